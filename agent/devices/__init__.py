@@ -1,0 +1,1 @@
+"""Device state shared by discovery (writer) and the device plugins (reader)."""

@@ -1,0 +1,94 @@
+"""Typed Kubernetes API errors, parsed from the API's `Status` body (as kopf and lightkube do).
+
+    KubeError                    status code, reason and message of a failed call
+    ├── KubeClientError          4xx
+    │   ├── NotFound             404
+    │   ├── Conflict             409 reason Conflict (stale resourceVersion, SSA field conflict)
+    │   ├── AlreadyExists        409 reason AlreadyExists
+    │   ├── Gone                 410 (watch or list from an expired resourceVersion)
+    │   ├── Invalid              422
+    │   └── TooManyRequests      429
+    └── KubeServerError          5xx, and transport failures (status 0)
+
+Only `agent.kube` raises these; the `kubernetes` library's `ApiException` never leaves it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["KubeError", "KubeClientError", "KubeServerError", "NotFound", "Conflict", "AlreadyExists",
+           "Gone", "Invalid", "TooManyRequests", "from_response"]
+
+TEXT_ERROR_MAX_SIZE = 256
+
+
+class KubeError(Exception):
+    """A failed Kubernetes API call: `status` (HTTP code, 0 for transport), `reason`, `message`."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class KubeClientError(KubeError):
+    """4xx: the request was wrong or conflicts with the current state."""
+
+
+class KubeServerError(KubeError):
+    """5xx or a transport failure: worth retrying."""
+
+
+class NotFound(KubeClientError):
+    """404."""
+
+
+class Conflict(KubeClientError):
+    """409 Conflict: stale resourceVersion or a server-side-apply field conflict."""
+
+
+class AlreadyExists(KubeClientError):
+    """409 AlreadyExists."""
+
+
+class Gone(KubeClientError):
+    """410: the resourceVersion is too old (watch must relist)."""
+
+
+class Invalid(KubeClientError):
+    """422: the object failed validation."""
+
+
+class TooManyRequests(KubeClientError):
+    """429."""
+
+
+def from_response(status: int, body: bytes | str | None) -> KubeError:
+    """The typed error for an HTTP status and its body (a `Status` object or text, truncated)."""
+    text = body.decode(errors="replace") if isinstance(body, bytes) else (body or "")
+    reason, message = "", text[:TEXT_ERROR_MAX_SIZE]
+    try:
+        parsed: Any = json.loads(text) if text else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        reason = str(parsed.get("reason") or "")
+        message = str(parsed.get("message") or message)
+    if status == 404:
+        cls: type[KubeError] = NotFound
+    elif status == 409:
+        cls = AlreadyExists if reason == "AlreadyExists" else Conflict
+    elif status == 410:
+        cls = Gone
+    elif status == 422:
+        cls = Invalid
+    elif status == 429:
+        cls = TooManyRequests
+    elif 400 <= status < 500:
+        cls = KubeClientError
+    else:
+        cls = KubeServerError
+    return cls(status, reason or cls.__name__, message)

@@ -1,0 +1,148 @@
+"""List-then-watch streams that never end quietly (STYLE.md §5.9; kopf `infinite_watch`).
+
+`watch_objects` lists a resource, yields every object as ADDED (or MODIFIED when already known),
+yields a `LISTED` marker, then watches from the list's resourceVersion. A 410 Gone relists; any
+other stream failure reconnects after `RECONNECT_BACKOFF_SECONDS` from the last seen version. After
+a relist, objects that vanished during the gap are reported as DELETED, so a consumer that applies
+events in order always converges on the server's state. Each watch connection runs in its own
+thread and hands events to the event loop with `call_soon_threadsafe`; the thread ends with an
+end marker, never with StopIteration (the PEP 479 trap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.kube import errors
+from agent.kube.client import KubeClient
+from agent.kube.resources import ResourceKind
+
+__all__ = ["WatchEvent", "watch_objects", "object_key", "RECONNECT_BACKOFF_SECONDS"]
+
+logger = logging.getLogger(__name__)
+
+RECONNECT_BACKOFF_SECONDS = 1.0
+WATCH_TIMEOUT_SECONDS = 240
+
+ADDED, MODIFIED, DELETED, LISTED = "ADDED", "MODIFIED", "DELETED", "LISTED"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """`type` ADDED | MODIFIED | DELETED | LISTED; `object` is the full object (empty for LISTED)."""
+
+    type: str
+    object: dict[str, Any] = field(default_factory=dict)
+
+
+def object_key(obj: dict[str, Any]) -> tuple[str, str]:
+    """(namespace, name) of an object ("" namespace for cluster-scoped)."""
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+_END = object()
+
+
+async def watch_objects(client: KubeClient, kind: ResourceKind, *, namespace: str | None = None,
+                        label_selector: str | None = None, field_selector: str | None = None,
+                        timeout_seconds: int = WATCH_TIMEOUT_SECONDS,
+                        _iterations: int | None = None) -> AsyncIterator[WatchEvent]:
+    """Endless stream of WatchEvents for `kind` (all namespaces when namespace is None).
+
+    Errors from the API are logged and retried; the generator ends only when the consumer stops
+    iterating (or after `_iterations` watch connections, a test seam).
+    """
+    known: dict[tuple[str, str], dict[str, Any]] = {}
+    resource_version: str | None = None
+    connections = 0
+    while _iterations is None or connections < _iterations:
+        if resource_version is None:
+            try:
+                listing = await client.list(kind, namespace, label_selector=label_selector,
+                                            field_selector=field_selector)
+            except errors.KubeError as exc:
+                logger.warning("listing %s failed; retrying in %.1fs: %s", kind.plural, RECONNECT_BACKOFF_SECONDS, exc)
+                await asyncio.sleep(RECONNECT_BACKOFF_SECONDS)
+                continue
+            resource_version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
+            listed = {object_key(item): item for item in listing.get("items") or []}
+            for key, item in listed.items():
+                item.setdefault("apiVersion", kind.api_version)
+                item.setdefault("kind", kind.kind)
+                previous = known.get(key)
+                if previous is None or _rv(previous) != _rv(item):
+                    yield WatchEvent(MODIFIED if previous is not None else ADDED, item)
+            for key in [k for k in known if k not in listed]:
+                yield WatchEvent(DELETED, known[key])
+            known = listed
+            yield WatchEvent(LISTED)
+        connections += 1
+        try:
+            async for event in _stream(client, kind, namespace, resource_version, label_selector,
+                                       field_selector, timeout_seconds):
+                obj = event.get("object") or {}
+                rv = (obj.get("metadata") or {}).get("resourceVersion")
+                if rv:
+                    resource_version = str(rv)
+                etype = event.get("type")
+                if etype == "BOOKMARK" or etype not in (ADDED, MODIFIED, DELETED):
+                    continue
+                key = object_key(obj)
+                if etype == DELETED:
+                    known.pop(key, None)
+                else:
+                    known[key] = obj
+                yield WatchEvent(etype, obj)
+        except errors.Gone:
+            logger.info("watch of %s expired (410); relisting", kind.plural)
+            resource_version = None
+        except errors.KubeError as exc:
+            logger.warning("watch of %s failed; reconnecting in %.1fs: %s", kind.plural,
+                           RECONNECT_BACKOFF_SECONDS, exc)
+            await asyncio.sleep(RECONNECT_BACKOFF_SECONDS)
+
+
+def _rv(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+async def _stream(client: KubeClient, kind: ResourceKind, namespace: str | None, resource_version: str,
+                  label_selector: str | None, field_selector: str | None,
+                  timeout_seconds: int) -> AsyncIterator[dict[str, Any]]:
+    """One watch connection, run in a daemon thread; events arrive through an asyncio.Queue."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for event in client.watch_sync(kind, namespace, resource_version, label_selector=label_selector,
+                                           field_selector=field_selector, timeout_seconds=timeout_seconds):
+                if stop.is_set():
+                    return
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+            loop.call_soon_threadsafe(queue.put_nowait, _END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the loop, re-raised there
+            if not stop.is_set() and not loop.is_closed():
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+
+    thread = threading.Thread(target=pump, name=f"watch-{kind.plural}", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                if isinstance(item, errors.KubeError):
+                    raise item
+                raise errors.KubeServerError(0, "WatchFailed", str(item)) from item
+            yield item
+    finally:
+        stop.set()
