@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install protos bench clean
+.PHONY: demo test install protos bench clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m akri_local demo $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PY) -m pytest $(ARGS)
+
+# umockdev (Debian package) builds the fake udev device trees some udev tests use; those tests
+# skip with a message naming the package when it cannot be installed (non-root, no apt).
+system-deps:
+	@command -v umockdev-run >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq umockdev >/dev/null 2>&1; } \
+	  || echo "note: umockdev not installed; fake-device-tree udev tests will be skipped"; }
 
 protos: $(STAMP)
 	$(PY) proto/generate.py

@@ -20,7 +20,15 @@ class InvalidDiscoveryDetails(DiscoveryError):
 
 
 class HandlerUnavailable(DiscoveryError):
-    """No usable endpoint for the handler name, or the endpoint failed with a non-InvalidArgument error."""
+    """No usable endpoint for the handler name, or the endpoint failed with a non-InvalidArgument error.
+
+    `connect_failed` is True when the endpoint could not be reached at all (gRPC UNAVAILABLE): the
+    agent then removes it from its registry until the handler registers again.
+    """
+
+    def __init__(self, message: str, *, connect_failed: bool = False) -> None:
+        super().__init__(message)
+        self.connect_failed = connect_failed
 
 
 class UnsolvableProperty(DiscoveryError):

@@ -15,7 +15,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
@@ -55,14 +55,18 @@ class KubeClient:
     def from_kubeconfig(cls, path: str | None, *, executor: Executor | None = None) -> KubeClient:
         """Client from a kubeconfig file, or from the in-cluster service account when `path` is None.
 
-        Raises kubernetes.config.ConfigException when neither works.
+        Raises errors.KubeConfigError (naming the file, or saying in-cluster) when neither works.
         """
-        if path:
-            api_client = k8s_config.new_client_from_config(config_file=path)
-        else:
-            configuration = k8s_client.Configuration()
-            k8s_config.load_incluster_config(client_configuration=configuration)
-            api_client = k8s_client.ApiClient(configuration)
+        try:
+            if path:
+                api_client = k8s_config.new_client_from_config(config_file=path)
+            else:
+                configuration = k8s_client.Configuration()
+                k8s_config.load_incluster_config(client_configuration=configuration)
+                api_client = k8s_client.ApiClient(configuration)
+        except (k8s_config.ConfigException, OSError, ValueError, TypeError) as exc:
+            source = f"kubeconfig {path}" if path else "in-cluster configuration"
+            raise errors.KubeConfigError(f"cannot use {source}: {exc}") from exc
         return cls(api_client, executor=executor)
 
     def close(self) -> None:
@@ -83,9 +87,9 @@ class KubeClient:
         _method, url, header_params, _body, _post = self.api_client.param_serialize(
             method=method, resource_path=path, query_params=query_params, header_params=headers,
             auth_settings=["BearerToken"])
-        data = json.dumps(body) if body is not None else None
         try:
-            response = self.api_client.call_api(method, url, header_params=header_params, body=data,
+            # The REST layer JSON-encodes the body itself for every JSON (and structured YAML) type.
+            response = self.api_client.call_api(method, url, header_params=header_params, body=body,
                                                 _request_timeout=timeout)
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise errors.KubeServerError(0, "TransportError", str(exc)[:errors.TEXT_ERROR_MAX_SIZE]) from exc
@@ -131,9 +135,16 @@ class KubeClient:
 
     async def list(self, kind: ResourceKind, namespace: str | None = None, *,
                    label_selector: str | None = None, field_selector: str | None = None) -> Obj:
-        """LIST (all namespaces when namespace is None): `{"items": [...], "metadata": {"resourceVersion"}}`."""
-        return await self.request("GET", kind.path(namespace), query={
+        """LIST (all namespaces when namespace is None): `{"items": [...], "metadata": {"resourceVersion"}}`.
+
+        Items get `apiVersion` and `kind` filled in (the API omits them inside lists), so they can
+        be written back as they are."""
+        listing = await self.request("GET", kind.path(namespace), query={
             "labelSelector": label_selector, "fieldSelector": field_selector})
+        for item in listing.get("items") or []:
+            item.setdefault("apiVersion", kind.api_version)
+            item.setdefault("kind", kind.kind)
+        return listing
 
     async def create(self, kind: ResourceKind, body: Obj, namespace: str | None = None) -> Obj:
         """POST. Raises errors.AlreadyExists, errors.Invalid."""
@@ -171,14 +182,19 @@ class KubeClient:
 
     def watch_sync(self, kind: ResourceKind, namespace: str | None, resource_version: str, *,
                    label_selector: str | None = None, field_selector: str | None = None,
-                   timeout_seconds: int = 300) -> Iterator[Obj]:
+                   timeout_seconds: int = 300,
+                   on_response: Callable[[Any], None] | None = None) -> Iterator[Obj]:
         """Yield raw watch events `{"type", "object"}` from `resource_version` until the server ends
         the stream (timeout_seconds). Raises errors.Gone for an expired version (HTTP 410, or an
-        ERROR event carrying code 410), errors.KubeError for other failures."""
+        ERROR event carrying code 410), errors.KubeError for other failures.
+        on_response receives the open urllib3 response, so another thread can `shutdown()` it to
+        end a blocked read."""
         response = self.request_sync("GET", kind.path(namespace), query={
             "watch": "true", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
             "labelSelector": label_selector, "fieldSelector": field_selector,
             "timeoutSeconds": timeout_seconds}, timeout=(5.0, timeout_seconds + 10.0), stream=True)
+        if on_response is not None:
+            on_response(response)
         deadline = time.monotonic() + timeout_seconds + 10.0
         try:
             buffer = b""

@@ -9,6 +9,7 @@
     │   ├── Invalid              422
     │   └── TooManyRequests      429
     └── KubeServerError          5xx, and transport failures (status 0)
+    KubeConfigError              no usable kubeconfig / in-cluster service account
 
 Only `agent.kube` raises these; the `kubernetes` library's `ApiException` never leaves it.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["KubeError", "KubeClientError", "KubeServerError", "NotFound", "Conflict", "AlreadyExists",
+__all__ = ["KubeConfigError", "KubeError", "KubeClientError", "KubeServerError", "NotFound", "Conflict", "AlreadyExists",
            "Gone", "Invalid", "TooManyRequests", "from_response"]
 
 TEXT_ERROR_MAX_SIZE = 256
@@ -32,6 +33,11 @@ class KubeError(Exception):
         self.status = status
         self.reason = reason
         self.message = message
+
+
+class KubeConfigError(Exception):
+    """The client cannot be configured: the kubeconfig is missing or invalid, or (in-cluster) the
+    service-account token / KUBERNETES_SERVICE_HOST is absent. `str()` says which."""
 
 
 class KubeClientError(KubeError):

@@ -119,18 +119,32 @@ async def _stream(client: KubeClient, kind: ResourceKind, namespace: str | None,
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
     stop = threading.Event()
+    responses: list[Any] = []
 
     def pump() -> None:
         try:
             for event in client.watch_sync(kind, namespace, resource_version, label_selector=label_selector,
-                                           field_selector=field_selector, timeout_seconds=timeout_seconds):
+                                           field_selector=field_selector, timeout_seconds=timeout_seconds,
+                                           on_response=_opened):
                 if stop.is_set():
                     return
-                loop.call_soon_threadsafe(queue.put_nowait, event)
-            loop.call_soon_threadsafe(queue.put_nowait, _END)
+                _hand_over(event)
+            _hand_over(_END)
         except BaseException as exc:  # noqa: BLE001 - handed to the loop, re-raised there
-            if not stop.is_set() and not loop.is_closed():
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            _hand_over(exc)
+
+    def _opened(response: Any) -> None:
+        responses.append(response)
+        if stop.is_set():  # the consumer left while the request was being sent
+            _shutdown(response)
+
+    def _hand_over(item: Any) -> None:
+        if stop.is_set():
+            return
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop closed while this thread was reading
+            stop.set()
 
     thread = threading.Thread(target=pump, name=f"watch-{kind.plural}", daemon=True)
     thread.start()
@@ -146,3 +160,13 @@ async def _stream(client: KubeClient, kind: ResourceKind, namespace: str | None,
             yield item
     finally:
         stop.set()
+        for response in responses:
+            _shutdown(response)
+
+
+def _shutdown(response: Any) -> None:
+    """Unblock the watch thread's read so it ends now instead of at the server timeout."""
+    try:
+        response.shutdown()
+    except (AttributeError, OSError):
+        pass

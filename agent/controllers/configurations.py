@@ -1,0 +1,455 @@
+"""The Configuration controller: Configurations → discovery requests → this node's Instances.
+
+Akri's `discovery_configuration_controller.rs` (akri-contract.md §2.4), with the differences of
+DESIGN.md §2 and the issue: requests keyed by namespace/name; edits of the discovery handler,
+details or properties restart discovery; vanished devices are held for a grace period; Instances
+are written with read-modify-write on resourceVersion instead of server-side apply.
+
+Model. Instances (all namespaces) are mirrored by an `ObjectCache`; Configurations are watched
+after that cache is complete. Each Configuration key (namespace, name) is reconciled serially by a
+`KeyedQueue`, triggered by Configuration events whose relevant part changed (uid, deletion, handler,
+capacity, brokerProperties — a repeated or status-only event changes nothing), by its discovery
+request's changes, by events of its Instances, and by its own timers. One reconcile:
+
+1. deleted (or deleting) Configuration → stop discovery, leave every Instance of it this node is
+   in (delete it when this node is the last), forget its devices;
+2. start discovery, or restart it when the handler name/details/properties (or uid) changed;
+3. every discovered device → join its Instance (create it, or add this node and refresh
+   capacity / brokerProperties / label / ownerReference; deviceUsage and other nodes are kept)
+   and record it in the DeviceStore;
+4. a device this node had (or an Instance listing this node found at start-up) that is not
+   reported is *held*: until discovery has settled (every endpoint answered once, or
+   DISCOVERY_SETTLE_SECONDS passed), then for the grace period (shared/local); a device that
+   returns meanwhile changes nothing. After a discovery restart, devices the new request does not
+   report are released as soon as it settles (an edit is not a flapping device). Releasing =
+   leaving the Instance;
+5. report discovery health in the `DiscoveryFailed` condition (plus a Warning Event for bad
+   details or properties), update `akri_instance_count`, and come back when the next timer is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agent.controllers import conditions
+from agent.controllers import instances as edits
+from agent.aiokits.queueing import KeyedQueue
+from agent.devices.store import DeviceRecord, DeviceStore
+from agent.discovery import properties as discovery_properties
+from agent.discovery.registry import DiscoveryHandlerRegistry
+from agent.discovery.requests import DiscoveredDevice, DiscoveryMetrics, DiscoveryRequest, DiscoveryStatus
+from agent.kube import errors as kube_errors
+from agent.kube import events as kube_events
+from agent.kube import updating
+from agent.kube.caching import ObjectCache
+from agent.kube.resources import CONFIGURATIONS, INSTANCES, ResourceKind
+from agent.kube.watching import DELETED, LISTED, WatchEvent, object_key
+from agent.logs import ContextAdapter
+from akri_api import model
+from akri_api.errors import InvalidObject
+
+__all__ = ["ConfigurationController", "ConfigurationSettings", "KubeApi", "Watcher", "InstanceMetrics",
+           "EVENT_REASONS"]
+
+logger = logging.getLogger(__name__)
+
+EVENT_REASONS = frozenset({"InvalidDiscoveryDetails", "UnsolvableProperty", "InvalidConfiguration"})
+"""Failure reasons also announced with a Warning Event on the Configuration."""
+
+Key = tuple[str, str]
+Obj = dict[str, Any]
+Watcher = Callable[[ResourceKind], AsyncIterator[WatchEvent]]
+"""`watch(kind)` → endless WatchEvent stream over all namespaces (agent.kube.watching.watch_objects)."""
+
+
+class KubeApi(updating.ObjectWriter, kube_events.EventCreator, discovery_properties.ObjectReader, Protocol):
+    """Everything the controller asks of the API (KubeClient implements it; tests fake it)."""
+
+
+class InstanceMetrics(DiscoveryMetrics, Protocol):
+    """Metrics the controller updates (agent.metrics.AgentMetrics)."""
+
+    def set_instance_count(self, configuration: str, *, shared: bool, count: int) -> None: ...
+    def forget_configuration(self, configuration: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigurationSettings:
+    """node: this node's name; grace periods and settle time in seconds (agent.config.AgentConfig)."""
+
+    node: str
+    shared_grace_seconds: float = 300.0
+    local_grace_seconds: float = 0.0
+    settle_seconds: float = 30.0
+
+    def grace(self, shared: bool) -> float:
+        """Grace period (s) for a vanished shared or local device."""
+        return self.shared_grace_seconds if shared else self.local_grace_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A device not currently reported: `since` = clock time its grace started (None: waiting for
+    discovery to settle); `grace` False = release at settle (discovery was restarted by an edit)."""
+
+    since: float | None
+    grace: bool = True
+
+
+@dataclass(eq=False)
+class _State:
+    key: Key
+    obj: Obj | None = None
+    relevant: Any = None
+    config: model.Configuration | None = None
+    invalid: str | None = None
+    request: DiscoveryRequest | None = None
+    fingerprint: Any = None
+    started_at: float = 0.0
+    devices: dict[str, DiscoveredDevice] = field(default_factory=dict)
+    held: dict[str, _Held] = field(default_factory=dict)
+    reported: tuple[bool, str, str] | None = None
+
+
+def _relevant(obj: Obj) -> Any:
+    """The parts of a Configuration whose change needs a reconcile."""
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    return (meta.get("uid"), bool(meta.get("deletionTimestamp")), repr(spec.get("discoveryHandler")),
+            repr(spec.get("capacity")), repr(spec.get("brokerProperties")))
+
+
+def _fingerprint(config: model.Configuration) -> Any:
+    handler = config.discovery_handler
+    return (config.uid, handler.name, handler.details, tuple(repr(p.to_dict()) for p in handler.properties))
+
+
+class ConfigurationController:
+    """Runs until cancelled (`run()`); `reconcile(key)` is public for tests."""
+
+    def __init__(self, *, kube: KubeApi, watch: Watcher, registry: DiscoveryHandlerRegistry,
+                 devices: DeviceStore, settings: ConfigurationSettings, metrics: InstanceMetrics | None = None,
+                 instances: ObjectCache | None = None, clock: Callable[[], float] | None = None,
+                 wall_clock: Callable[[], datetime.datetime] | None = None,
+                 schedule: Callable[[Key], None] | None = None) -> None:
+        """clock: monotonic seconds (default: the loop's); wall_clock: aware UTC now (condition and
+        Event timestamps); schedule: test seam replacing "reconcile this key soon" (the queue)."""
+        self.kube = kube
+        self.watch = watch
+        self.registry = registry
+        self.devices = devices
+        self.settings = settings
+        self.metrics = metrics
+        self.instances = instances or ObjectCache()
+        self._clock = clock or (lambda: asyncio.get_running_loop().time())
+        self._wall_clock = wall_clock or (lambda: datetime.datetime.now(datetime.timezone.utc))
+        self._states: dict[Key, _State] = {}
+        self._queue: KeyedQueue[Key] = KeyedQueue(self.reconcile, name="configuration")
+        self._schedule = schedule or (lambda key: self._queue.trigger(key))
+        self._listed = False
+        self.instances.subscribe(self._instance_changed)
+
+    @property
+    def node(self) -> str:
+        """This node's name."""
+        return self.settings.node
+
+    # -- running ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Mirror Instances, then follow Configurations, until cancelled (then stop all discovery)."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.instances.run(self.watch(INSTANCES)), name="instance-cache")
+                await self.instances.ready.wait()
+                group.create_task(self._follow_configurations(), name="configuration-watch")
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop every worker and discovery request (Instances are left as they are)."""
+        await self._queue.close()
+        requests = [s.request for s in self._states.values() if s.request is not None]
+        for state in self._states.values():
+            state.request = None
+        await asyncio.gather(*(r.stop() for r in requests), return_exceptions=True)
+
+    async def _follow_configurations(self) -> None:
+        async for event in self.watch(CONFIGURATIONS):
+            self.on_configuration_event(event)
+
+    def on_configuration_event(self, event: WatchEvent) -> None:
+        """Record a Configuration event and trigger a reconcile when something relevant changed."""
+        if event.type == LISTED:
+            if not self._listed:
+                self._listed = True
+                self._adopt_orphans()
+            return
+        key = object_key(event.object)
+        state = self._states.get(key)
+        if event.type == DELETED:
+            if state is not None:
+                state.obj, state.relevant = None, None
+                self._schedule(key)
+            return
+        relevant = _relevant(event.object)
+        if state is None:
+            state = self._states[key] = _State(key)
+        changed = state.relevant != relevant
+        state.obj = event.object
+        if not changed:
+            logger.debug("configuration %s/%s: no relevant change", *key)
+            return
+        state.relevant = relevant
+        try:
+            state.config, state.invalid = model.Configuration.from_dict(event.object), None
+        except InvalidObject as exc:
+            state.config, state.invalid = None, str(exc)
+        self._schedule(key)
+
+    def _adopt_orphans(self) -> None:
+        """Instances listing this node whose Configuration does not exist: leave them."""
+        for instance in self.instances.values():
+            key = (object_key(instance)[0], str((instance.get("spec") or {}).get("configurationName") or ""))
+            if self.node in edits.nodes_of(instance) and key not in self._states:
+                self._states[key] = _State(key)
+                self._schedule(key)
+
+    def _instance_changed(self, event: WatchEvent) -> None:
+        if event.type == LISTED:
+            return
+        key = (object_key(event.object)[0], str((event.object.get("spec") or {}).get("configurationName") or ""))
+        if key in self._states and self._listed:
+            self._schedule(key)
+
+    def _my_instances(self, key: Key) -> dict[str, Obj]:
+        namespace, name = key
+        return {obj["metadata"]["name"]: obj for obj in self.instances.values()
+                if object_key(obj)[0] == namespace
+                and (obj.get("spec") or {}).get("configurationName") == name
+                and self.node in edits.nodes_of(obj)}
+
+    # -- reconcile -------------------------------------------------------------------------------
+
+    async def reconcile(self, key: Key) -> float | None:
+        """One pass for Configuration `key` (see the module docstring). Returns seconds until the
+        next timer (grace expiry, settle deadline), or None. Raises agent.kube.errors.KubeError
+        (the queue retries with backoff)."""
+        state = self._states.get(key)
+        if state is None:
+            return None
+        if state.obj is None or (state.obj.get("metadata") or {}).get("deletionTimestamp"):
+            await self._teardown(state)
+            if state.obj is None:
+                self._states.pop(key, None)
+                self._queue.forget(key)
+            return None
+        config = state.config
+        if config is None:
+            await self._stop_discovery(state)
+            await self._report(state, DiscoveryStatus(False, "InvalidConfiguration", state.invalid or "invalid"))
+            return None
+        if state.request is None or state.fingerprint != _fingerprint(config):
+            await self._restart_discovery(state, config)
+        assert state.request is not None
+        return await self._sync_instances(state, config, state.request)
+
+    async def _sync_instances(self, state: _State, config: model.Configuration,
+                              request: DiscoveryRequest) -> float | None:
+        now = self._clock()
+        discovered = request.devices()
+        settled = request.settled
+        mine = self._my_instances(state.key)
+        wake: list[float] = []
+        for name, device in discovered.items():
+            state.devices[name] = device
+            state.held.pop(name, None)
+        for name in (set(state.devices) | set(mine)) - set(discovered):
+            held = state.held.get(name)
+            if held is None:
+                state.held[name] = _Held(now if settled else None)
+            elif held.since is None and settled:
+                state.held[name] = _Held(now, held.grace)
+        release: list[str] = []
+        for name, held in state.held.items():
+            if held.since is None:
+                continue
+            shared = state.devices[name].shared if name in state.devices else \
+                bool((mine.get(name, {}).get("spec") or {}).get("shared"))
+            deadline = held.since + (self.settings.grace(shared) if held.grace else 0.0)
+            if now >= deadline:
+                release.append(name)
+            else:
+                wake.append(deadline - now)
+        if not settled and (deadline := request.settle_deadline()) is not None:
+            wake.append(max(0.0, deadline - now) + 0.01)
+
+        for device in discovered.values():
+            await self._join(config, device)
+            self.devices.put(device.cdi_name, DeviceRecord(device.device, dict(config.broker_properties)))
+        for name in [n for n in state.held if n not in release and n in mine]:
+            await self._refresh(config, mine[name], state.devices.get(name))
+        for name in release:
+            state.held.pop(name, None)
+            device = state.devices.pop(name, None)
+            cdi = device.cdi_name if device else str((mine.get(name, {}).get("spec") or {}).get("cdiName") or "")
+            await self._leave(state.key, name, reason="device vanished" if device else "device not rediscovered")
+            if cdi:
+                self.devices.remove(cdi)
+
+        status = request.status()
+        if status.reason == "NoDiscoveryHandler" and now < state.started_at + self.settings.settle_seconds:
+            wake.append(state.started_at + self.settings.settle_seconds - now + 0.01)
+            status = DiscoveryStatus(True)
+        await self._report(state, status)
+        self._count(config, discovered, state, mine)
+        return min(wake) if wake else None
+
+    def _count(self, config: model.Configuration, discovered: Mapping[str, DiscoveredDevice], state: _State,
+               mine: Mapping[str, Obj]) -> None:
+        if self.metrics is None:
+            return
+        counts = {True: 0, False: 0}
+        for device in discovered.values():
+            counts[device.shared] += 1
+        for name in state.held:
+            if name in mine:
+                counts[bool((mine[name].get("spec") or {}).get("shared"))] += 1
+        for shared, count in counts.items():
+            self.metrics.set_instance_count(config.name, shared=shared, count=count)
+
+    # -- discovery lifecycle ---------------------------------------------------------------------
+
+    async def _restart_discovery(self, state: _State, config: model.Configuration) -> None:
+        restarting = state.request is not None
+        await self._stop_discovery(state)
+        namespace, name = state.key
+        request = DiscoveryRequest(
+            namespace=namespace, configuration=name, handler_name=config.discovery_handler.name,
+            details=config.discovery_handler.details,
+            properties=[p.to_dict() for p in config.discovery_handler.properties], node=self.node,
+            registry=self.registry, solve=self._solve, on_change=lambda: self._schedule(state.key),
+            settle_seconds=self.settings.settle_seconds, metrics=self.metrics, clock=self._clock)
+        state.request, state.fingerprint, state.started_at = request, _fingerprint(config), self._clock()
+        # Devices known so far wait for the new request to settle; after an edit they get no grace.
+        state.held = {n: _Held(None, grace=not restarting and h.grace) for n, h in state.held.items()}
+        for name in state.devices:
+            state.held.setdefault(name, _Held(None, grace=not restarting))
+        log = ContextAdapter(logger, {"configuration": f"{namespace}/{name}",
+                                      "handler": config.discovery_handler.name})
+        log.info("discovery %s", "restarted (discovery handler settings changed)" if restarting else "started")
+        request.start()
+
+    async def _stop_discovery(self, state: _State) -> None:
+        if state.request is not None:
+            request, state.request, state.fingerprint = state.request, None, None
+            await request.stop()
+
+    async def _solve(self, props: Any) -> dict[str, bytes | None]:
+        return await discovery_properties.solve_properties(props, self.kube)
+
+    async def _teardown(self, state: _State) -> None:
+        await self._stop_discovery(state)
+        for name, instance in self._my_instances(state.key).items():
+            await self._leave(state.key, name, reason="configuration deleted")
+            cdi = (instance.get("spec") or {}).get("cdiName")
+            if cdi:
+                self.devices.remove(str(cdi))
+        for device in state.devices.values():
+            self.devices.remove(device.cdi_name)
+        state.devices.clear()
+        state.held.clear()
+        if self.metrics is not None:
+            self.metrics.forget_configuration(state.key[1])
+
+    # -- Instance writes -------------------------------------------------------------------------
+
+    async def _join(self, config: model.Configuration, device: DiscoveredDevice) -> None:
+        namespace, name = config.namespace, device.instance_name
+        cached = self.instances.get(namespace, name)
+        if cached is not None:
+            desired = edits.joined(copy.deepcopy(cached), configuration=config, device=device, node=self.node)
+            if desired is None or desired == cached:
+                return
+        written = await updating.read_modify_write(
+            self.kube, INSTANCES, name, namespace,
+            lambda current: edits.joined(current, configuration=config, device=device, node=self.node),
+            current=cached)
+        if written is not None:
+            self.instances.remember(written)
+            log = ContextAdapter(logger, {"instance": f"{namespace}/{name}", "node": self.node})
+            if cached is None:
+                log.info("Instance created or joined (shared=%s)", device.shared)
+            else:
+                log.info("Instance updated")
+
+    async def _refresh(self, config: model.Configuration, cached: Obj, device: DiscoveredDevice | None) -> None:
+        namespace, name = object_key(cached)
+        desired = edits.refreshed(copy.deepcopy(cached), configuration=config, device=device, node=self.node)
+        if desired is None or desired == cached:
+            return
+        written = await updating.read_modify_write(
+            self.kube, INSTANCES, name, namespace,
+            lambda current: edits.refreshed(current, configuration=config, device=device, node=self.node),
+            current=cached)
+        if written is not None:
+            self.instances.remember(written)
+
+    async def _leave(self, key: Key, name: str, *, reason: str) -> None:
+        namespace = key[0]
+        cached = self.instances.get(namespace, name)
+        if cached is None or self.node not in edits.nodes_of(cached):
+            return
+        result = await updating.read_modify_write(
+            self.kube, INSTANCES, name, namespace, lambda current: edits.left(current, node=self.node),
+            current=cached)
+        log = ContextAdapter(logger, {"instance": f"{namespace}/{name}", "node": self.node})
+        if result is None:
+            self.instances.forget(namespace, name)
+            log.info("Instance deleted or left (%s)", reason)
+        else:
+            self.instances.remember(result)
+            log.info("left Instance (%s); still listed: %s", reason, ",".join(edits.nodes_of(result)))
+
+    # -- status ----------------------------------------------------------------------------------
+
+    async def _report(self, state: _State, status: DiscoveryStatus) -> None:
+        signature = (status.ok, status.reason, status.message)
+        if state.reported == signature or state.obj is None:
+            return
+        namespace, name = state.key
+        uid = (state.obj.get("metadata") or {}).get("uid")
+        now = self._wall_clock()
+        if conditions.with_discovery_condition(copy.deepcopy(state.obj), node=self.node, status=status,
+                                               now=now) is None and status.ok:
+            state.reported = signature
+            return
+
+        def mutate(current: Obj | None) -> Obj | None:
+            if current is None or (current.get("metadata") or {}).get("uid") != uid:
+                return None
+            return conditions.with_discovery_condition(current, node=self.node, status=status, now=now)
+
+        log = ContextAdapter(logger, {"configuration": f"{namespace}/{name}", "node": self.node})
+        try:
+            await updating.read_modify_write(self.kube, CONFIGURATIONS, name, namespace, mutate,
+                                             subresource="status")
+        except kube_errors.KubeError as exc:
+            log.warning("could not write the %s condition: %s", conditions.CONDITION_TYPE, exc)
+        state.reported = signature
+        if status.ok:
+            log.info("discovery recovered")
+            return
+        log.warning("discovery failing: %s: %s", status.reason, status.message)
+        if status.reason in EVENT_REASONS:
+            try:
+                await kube_events.record_event(self.kube, state.obj, reason=status.reason,
+                                               message=f"node {self.node}: {status.message}", host=self.node)
+            except kube_errors.KubeError as exc:
+                log.warning("could not record the %s event: %s", status.reason, exc)

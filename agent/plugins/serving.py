@@ -1,0 +1,208 @@
+"""One gRPC server per device plugin, registered with the kubelet, on exactly one live socket.
+
+`DevicePluginServicer` answers pluginapi.proto `v1beta1.DevicePlugin` for a `DevicePlugin`
+(akri-contract.md §2.5): GetDevicePluginOptions → both options false; ListAndWatch → the full
+device list at once and again on every change; Allocate → the plugin's answer, or the gRPC status
+of its `AllocationError`; GetPreferredAllocation → UNIMPLEMENTED; PreStartContainer → empty.
+
+`PluginServer.run` keeps one plugin served and registered:
+1. bind a new `grpc.aio` server on `<dir>/<name>-<unixSeconds>.sock` (a fresh name every time);
+2. `Register` with the kubelet (endpoint = that file name);
+3. wait for a restart request (the manager's kubelet watch: `kubelet.sock` recreated, or this
+   socket file deleted), then stop the server, remove the socket and start over at 1.
+A failed registration stops the server and removes its socket before retrying after a doubling
+delay (capped; a restart request cuts the wait short). Cancelling `run` stops the server and
+removes the socket, so no stale socket is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+
+from agent.plugins import errors, kubelet
+from agent.plugins._pb import pluginapi_pb2 as pb
+from agent.plugins._pb import pluginapi_pb2_grpc as pb_grpc
+from agent.plugins.plugin import DevicePlugin
+from agent.plugins.settings import PluginSettings
+
+__all__ = ["DevicePluginServicer", "PluginServer", "service_handler", "socket_file_name"]
+
+logger = logging.getLogger(__name__)
+
+INITIAL_BACKOFF_SECONDS = 0.25
+STOP_GRACE_SECONDS = 0.0
+
+
+def socket_file_name(name: str, unix_seconds: int) -> str:
+    """`<name>-<unixSeconds>.sock` (Akri's plugin socket naming)."""
+    return f"{name}-{unix_seconds}.sock"
+
+
+class DevicePluginServicer(pb_grpc.DevicePluginServicer):
+    """`v1beta1.DevicePlugin` for one DevicePlugin."""
+
+    def __init__(self, plugin: DevicePlugin) -> None:
+        self._plugin = plugin
+
+    async def GetDevicePluginOptions(self, request: pb.Empty, context: grpc.aio.ServicerContext) -> pb.DevicePluginOptions:  # noqa: N802
+        """Both options false: no PreStartContainer, no GetPreferredAllocation."""
+        return pb.DevicePluginOptions(pre_start_required=False, get_preferred_allocation_available=False)
+
+    async def ListAndWatch(self, request: pb.Empty,  # noqa: N802
+                           context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ListAndWatchResponse]:
+        """The full device list now and after every change, until the kubelet hangs up."""
+        logger.info("kubelet watches %s", self._plugin.resource_name)
+        async for devices in self._plugin.published.updates():
+            logger.debug("sending %d devices of %s", len(devices), self._plugin.resource_name)
+            yield pb.ListAndWatchResponse(devices=[pb.Device(ID=device_id, health=health)
+                                                   for device_id, health in devices])
+
+    async def GetPreferredAllocation(self, request: pb.PreferredAllocationRequest,  # noqa: N802
+                                     context: grpc.aio.ServicerContext) -> pb.PreferredAllocationResponse:
+        """UNIMPLEMENTED (the option is advertised as false)."""
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "GetPreferredAllocation is not offered")
+        raise AssertionError("unreachable")
+
+    async def Allocate(self, request: pb.AllocateRequest, context: grpc.aio.ServicerContext) -> pb.AllocateResponse:  # noqa: N802
+        """One ContainerAllocateResponse per container request; a refused request ends with the
+        error's gRPC code (NOT_FOUND, FAILED_PRECONDITION, UNKNOWN) and a message naming the slot."""
+        container_requests = [list(container.devicesIDs) for container in request.container_requests]
+        try:
+            responses = await self._plugin.allocate(container_requests)
+        except errors.AllocationError as exc:
+            logger.warning("Allocate %s on %s refused: %s", container_requests, self._plugin.resource_name, exc)
+            await context.abort(exc.code, str(exc))
+        except Exception as exc:  # request handler: answer the kubelet instead of a bare UNKNOWN
+            logger.exception("Allocate %s on %s failed", container_requests, self._plugin.resource_name)
+            await context.abort(grpc.StatusCode.UNKNOWN, f"Allocate of {container_requests} failed: {exc}")
+        logger.info("allocated %s on %s", container_requests, self._plugin.resource_name)
+        return pb.AllocateResponse(container_responses=responses)
+
+    async def PreStartContainer(self, request: pb.PreStartContainerRequest,  # noqa: N802
+                                context: grpc.aio.ServicerContext) -> pb.PreStartContainerResponse:
+        """Empty (never requested: pre_start_required is false)."""
+        return pb.PreStartContainerResponse()
+
+
+def service_handler(servicer: DevicePluginServicer) -> grpc.GenericRpcHandler:
+    """`v1beta1.DevicePlugin` as a generic handler.
+
+    Same methods and (de)serialisers as the generated `add_DevicePluginServicer_to_server`, which
+    also registers them as C-core "registered methods": that costs about 20 KB per server, i.e.
+    20 MB with 1,000 Instances (the agent's memory budget is 79 MiB, DESIGN.md §5).
+    """
+    unary = grpc.unary_unary_rpc_method_handler
+    return grpc.method_handlers_generic_handler("v1beta1.DevicePlugin", {
+        "GetDevicePluginOptions": unary(servicer.GetDevicePluginOptions, request_deserializer=pb.Empty.FromString,
+                                        response_serializer=pb.DevicePluginOptions.SerializeToString),
+        "ListAndWatch": grpc.unary_stream_rpc_method_handler(
+            servicer.ListAndWatch, request_deserializer=pb.Empty.FromString,
+            response_serializer=pb.ListAndWatchResponse.SerializeToString),
+        "GetPreferredAllocation": unary(servicer.GetPreferredAllocation,
+                                        request_deserializer=pb.PreferredAllocationRequest.FromString,
+                                        response_serializer=pb.PreferredAllocationResponse.SerializeToString),
+        "Allocate": unary(servicer.Allocate, request_deserializer=pb.AllocateRequest.FromString,
+                          response_serializer=pb.AllocateResponse.SerializeToString),
+        "PreStartContainer": unary(servicer.PreStartContainer,
+                                   request_deserializer=pb.PreStartContainerRequest.FromString,
+                                   response_serializer=pb.PreStartContainerResponse.SerializeToString),
+    })
+
+
+class PluginServer:
+    """Serves one DevicePlugin and keeps it registered with the kubelet (see module docstring).
+
+    settings: directory, registration timeout and backoff cap; `clock` gives unix seconds for
+    socket names (test seam).
+    """
+
+    def __init__(self, plugin: DevicePlugin, *, settings: PluginSettings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.plugin = plugin
+        self._settings = settings
+        self._clock = clock
+        self._restart = asyncio.Event()
+        self._server: grpc.aio.Server | None = None
+        self._socket_path: str | None = None
+        self._last_seconds = 0
+        self.registered = asyncio.Event()
+        """Set while the current socket is registered with the kubelet."""
+
+    @property
+    def socket_path(self) -> str | None:
+        """Path of the live socket, None while not serving."""
+        return self._socket_path
+
+    def request_restart(self) -> None:
+        """Re-serve on a new socket and re-register as soon as possible (kubelet restarted)."""
+        self._restart.set()
+
+    def socket_missing(self) -> bool:
+        """True when serving but the socket file is gone (removed by a restarting kubelet)."""
+        return self._socket_path is not None and not os.path.exists(self._socket_path)
+
+    async def run(self) -> None:
+        """Serve and stay registered until cancelled; then stop serving and remove the socket."""
+        backoff = INITIAL_BACKOFF_SECONDS
+        try:
+            while True:
+                self._restart.clear()
+                try:
+                    endpoint = await self._serve()
+                    await kubelet.register(self._settings.kubelet_socket, endpoint=endpoint,
+                                           resource_name=self.plugin.resource_name,
+                                           timeout_seconds=self._settings.registration_timeout_seconds)
+                except errors.RegistrationFailed as exc:
+                    logger.warning("%s not registered; retrying in %.2fs: %s", self.plugin.resource_name, backoff, exc)
+                    await self._stop_serving()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._restart.wait(), backoff)
+                    backoff = min(backoff * 2, self._settings.registration_backoff_max_seconds)
+                    continue
+                backoff = INITIAL_BACKOFF_SECONDS
+                self.registered.set()
+                logger.info("device plugin %s registered on %s", self.plugin.resource_name, endpoint)
+                await self._restart.wait()
+                logger.info("re-serving %s after a kubelet restart", self.plugin.resource_name)
+                await self._stop_serving()
+        finally:
+            await asyncio.shield(self._stop_serving())
+
+    async def _serve(self) -> str:
+        """Bind a new server on a new socket; returns the socket file name.
+        Raises errors.RegistrationFailed when the socket cannot be bound."""
+        await self._stop_serving()
+        seconds = max(int(self._clock()), self._last_seconds + 1)
+        self._last_seconds = seconds
+        name = socket_file_name(self.plugin.name, seconds)
+        path = os.path.join(self._settings.device_plugins_directory, name)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers((service_handler(DevicePluginServicer(self.plugin)),))
+        try:
+            server.add_insecure_port(kubelet.unix_target(path))
+            await server.start()
+        except RuntimeError as exc:
+            await server.stop(None)
+            raise errors.RegistrationFailed(f"cannot serve {self.plugin.resource_name} on {path}: {exc}") from exc
+        self._server, self._socket_path = server, path
+        logger.debug("serving %s on %s", self.plugin.resource_name, path)
+        return name
+
+    async def _stop_serving(self) -> None:
+        self.registered.clear()
+        server, path = self._server, self._socket_path
+        self._server = self._socket_path = None
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        if server is not None:
+            await server.stop(STOP_GRACE_SECONDS)

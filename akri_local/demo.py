@@ -1,0 +1,148 @@
+"""`make demo`: the whole Akri flow on this machine, with its real devices, in under a minute.
+
+Starts the local control plane (`akri_local.cluster.LocalCluster`) with one simulated node, applies
+the two embedded example Configurations (`akri_local/examples/`: udev `KERNEL=="null"` and
+debugEcho `bar0`/`bar1`, copies of Akri's own e2e fixtures), waits for the flow to settle, and
+prints it: Configurations → Instances (the real `/dev/null` found through udev) → broker Pods
+Running with their injected env → Services, plus a plain Pod that requests the udev Instance's
+resource and receives the `/dev/null` device node. Then shuts everything down, unless `--keep`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from akri_local.cluster import ClusterSettings, LocalCluster, wait_for
+
+__all__ = ["main", "EXAMPLES"]
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+NODE = "demo-node"
+NAMESPACE = "default"
+SETTLE_TIMEOUT_SECONDS = 45
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _objects(cluster: LocalCluster) -> dict[str, Any]:
+    from kubernetes import client
+
+    custom = client.CustomObjectsApi(cluster.api_client)
+    core = client.CoreV1Api(cluster.api_client)
+    return {
+        "configurations": custom.list_namespaced_custom_object("akri.sh", "v0", NAMESPACE, "configurations")["items"],
+        "instances": custom.list_namespaced_custom_object("akri.sh", "v0", NAMESPACE, "instances")["items"],
+        "pods": core.list_namespaced_pod(NAMESPACE).items,
+        "services": core.list_namespaced_service(NAMESPACE).items,
+    }
+
+
+def _settled(cluster: LocalCluster) -> dict[str, Any] | None:
+    objs = _objects(cluster)
+    udev = [i for i in objs["instances"] if i["spec"]["configurationName"] == "akri-udev-dev-null"]
+    echo = [i for i in objs["instances"] if i["spec"]["configurationName"] == "akri-debug-echo-foo"]
+    running = [p for p in objs["pods"] if (p.metadata.labels or {}).get("akri.sh/configuration")
+               and p.status.phase == "Running"]
+    services = [s for s in objs["services"] if (s.metadata.labels or {}).get("controller") == "akri.sh"]
+    if len(udev) == 1 and len(echo) == 2 and len(running) == 2 and len(services) == 3:
+        return objs
+    return None
+
+
+def _device_pod(instance: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "dev-null-user", "namespace": NAMESPACE},
+            "spec": {"containers": [{"name": "app", "image": "busybox",
+                                     "resources": {"limits": {f"akri.sh/{instance}": "1"}}}]}}
+
+
+def _report(cluster: LocalCluster, objs: dict[str, Any]) -> None:
+    kubelet = cluster.kubelets[NODE]
+    _say("\nConfigurations")
+    for c in objs["configurations"]:
+        _say(f"  {c['metadata']['name']:<24} handler={c['spec']['discoveryHandler']['name']:<10} "
+             f"capacity={c['spec'].get('capacity', 1)}")
+    _say("\nInstances (discovered devices)")
+    for i in sorted(objs["instances"], key=lambda i: i["metadata"]["name"]):
+        props = i["spec"].get("brokerProperties", {})
+        detail = props.get("UDEV_DEVNODE") or props.get("DEBUG_ECHO_DESCRIPTION", "")
+        _say(f"  {i['metadata']['name']:<32} shared={str(i['spec'].get('shared')):<5} nodes={i['spec'].get('nodes')} "
+             f"device={detail}")
+    _say("\nBroker pods")
+    for p in sorted(objs["pods"], key=lambda p: p.metadata.name):
+        if not (p.metadata.labels or {}).get("akri.sh/configuration"):
+            continue
+        _say(f"  {p.metadata.name:<44} {p.status.phase:<8} node={p.spec.node_name}")
+        for container in p.spec.containers:
+            env = kubelet.exec_env(NAMESPACE, p.metadata.name, container.name)
+            akri_env = {k: v for k, v in sorted(env.get("env", env).items())
+                        if k.startswith(("DEBUG_ECHO", "RESOLUTION", "UDEV"))} if isinstance(env, dict) else {}
+            for key, value in akri_env.items():
+                _say(f"      {key}={value}")
+    _say("\nServices")
+    for s in sorted(objs["services"], key=lambda s: s.metadata.name):
+        if (s.metadata.labels or {}).get("controller") == "akri.sh":
+            _say(f"  {s.metadata.name:<36} selector={s.spec.selector}")
+
+
+def run(keep: bool) -> int:
+    """Run the demo; returns the process exit code (0 when the whole flow was seen)."""
+    started = time.monotonic()
+    _say("Starting the local control plane (API emulator, hooks, Metacontroller runner, kubelet, agent)...")
+    with LocalCluster(ClusterSettings(nodes=(NODE,), embedded_handlers="udev")) as cluster:
+        _say(f"  kubeconfig: {cluster.kubeconfig}   logs: {cluster.log_dir}")
+        for name in ("udevDevNullConfiguration.yaml", "debugEchoConfiguration.yaml"):
+            _say(f"Applying {name}")
+            cluster.apply_objects([yaml.safe_load((EXAMPLES / name).read_text())], namespace=NAMESPACE)
+        try:
+            objs = wait_for(lambda: _settled(cluster), timeout=SETTLE_TIMEOUT_SECONDS,
+                            what="2 debugEcho + 1 udev Instances, 2 Running brokers, 3 services")
+        except TimeoutError as exc:
+            _say(f"\nFAILED: {exc}\nSee the logs in {cluster.log_dir}")
+            return 1
+        udev = next(i for i in objs["instances"] if i["spec"]["configurationName"] == "akri-udev-dev-null")
+        instance = udev["metadata"]["name"]
+        _say(f"\nCreating a plain pod that requests akri.sh/{instance}: 1 (the /dev/null Instance)")
+        cluster.apply_objects([_device_pod(instance)], namespace=NAMESPACE)
+        from kubernetes import client
+
+        core = client.CoreV1Api(cluster.api_client)
+        wait_for(lambda: core.read_namespaced_pod("dev-null-user", NAMESPACE).status.phase == "Running",
+                 timeout=20, what="pod dev-null-user Running")
+        _report(cluster, _objects(cluster))
+        received = cluster.kubelets[NODE].exec_env(NAMESPACE, "dev-null-user", "app")
+        _say("\nPod dev-null-user received from the device plugin:")
+        for key in ("devices", "mounts"):
+            for item in received.get(key, []) if isinstance(received, dict) else []:
+                _say(f"  {key[:-1]}: {item}")
+        for key, value in sorted((received.get("env", {}) if isinstance(received, dict) else {}).items()):
+            _say(f"  env {key}={value}")
+        _say(f"\nThe whole flow settled in {time.monotonic() - started:.1f}s.")
+        if keep:
+            _say(f"\nLeft running. Try: KUBECONFIG={cluster.kubeconfig} "
+                 "python -c 'from kubernetes import config, client; ...'\nPress Ctrl-C to stop.")
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        _say("Shutting down.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m akri_local demo [--keep]`."""
+    parser = argparse.ArgumentParser(prog="akri-local demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="leave the control plane running (Ctrl-C stops it)")
+    args = parser.parse_args(argv)
+    if args.keep:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    return run(args.keep)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Device-plugin benchmarks (`python -m benchmarks.allocate`): Allocate latency and agent RSS."""
