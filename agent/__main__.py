@@ -39,7 +39,7 @@ from agent.errors import AgentError, ConfigError
 from agent.kube import errors as kube_errors
 from agent.kube.client import KubeClient
 from agent.kube.resources import ResourceKind
-from agent.kube.watching import watch_objects
+from agent.kube.watching import WATCH_TIMEOUT_SECONDS, watch_objects
 from agent.logs import configure_logging
 from agent.metrics import AgentMetrics
 
@@ -53,14 +53,16 @@ class Agent:
 
     Optional collaborators (tests): kube (else from config.kubeconfig / in-cluster; closed at the
     end only if created here), handlers (embedded handlers; else built from the config), devices,
-    metrics, stopper, plugins (False: no kubelet device plugins, e.g. without a kubelet).
+    metrics, stopper, plugins (False: no kubelet device plugins, e.g. without a kubelet),
+    watch_timeout_seconds (server-side length of one watch connection).
     Attributes after construction: config, registry, devices, metrics, stopper, `started` (set
     once every component runs), and after start: kube, configurations, nodes, plugins.
     """
 
     def __init__(self, config: AgentConfig, *, kube: KubeClient | None = None,
                  handlers: Sequence[DiscoveryHandler] | None = None, devices: DeviceStore | None = None,
-                 metrics: AgentMetrics | None = None, stopper: Stopper | None = None, plugins: bool = True) -> None:
+                 metrics: AgentMetrics | None = None, stopper: Stopper | None = None, plugins: bool = True,
+                 watch_timeout_seconds: int = WATCH_TIMEOUT_SECONDS) -> None:
         self.config = config
         self.kube = kube
         self._own_kube = kube is None
@@ -69,6 +71,7 @@ class Agent:
         self.metrics = metrics or AgentMetrics()
         self.stopper = stopper or Stopper()
         self.with_plugins = plugins
+        self.watch_timeout_seconds = watch_timeout_seconds
         self.registry = DiscoveryHandlerRegistry()
         self.started = asyncio.Event()
         self.configurations: ConfigurationController | None = None
@@ -97,7 +100,7 @@ class Agent:
             await registration.start()
 
             def watch(kind: ResourceKind) -> Any:
-                return watch_objects(kube, kind)
+                return watch_objects(kube, kind, timeout_seconds=self.watch_timeout_seconds)
 
             self.configurations = ConfigurationController(
                 kube=kube, watch=watch, registry=self.registry, devices=self.devices, metrics=self.metrics,

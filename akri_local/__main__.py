@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 __all__ = ["main"]
@@ -14,6 +15,7 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a sub-command; returns the exit code."""
     args = sys.argv[1:] if argv is None else argv
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # gRPC C-core chatter on socket shutdown
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args or args[0] in ("-h", "--help"):
         print(__doc__)

@@ -91,7 +91,8 @@ class DeviceState:
         taken: dict[str, set[str]] = {}
         reusable: dict[str, list[str]] = {}
         plan: list[Assignment] = []
-        containers = [(c, True) for c in spec.get("initContainers") or []] + [(c, False) for c in spec.get("containers") or []]
+        containers = ([(c, True) for c in spec.get("initContainers") or []]
+                      + [(c, False) for c in spec.get("containers") or []])
         for container, init in containers:
             for resource, count in container_requests(container).items():
                 if count == 0:

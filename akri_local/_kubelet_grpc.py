@@ -151,7 +151,8 @@ class PluginConnection:
         response = self._stub.Allocate(request, timeout=timeout)
         if not response.container_responses:
             raise ValueError(f"plugin for {self.resource} answered Allocate without a container response")
-        return response.container_responses[0]
+        first: pluginapi_pb2.ContainerAllocateResponse = response.container_responses[0]
+        return first
 
     def pre_start(self, device_ids: Sequence[str], timeout: float = CALL_TIMEOUT_SECONDS) -> None:
         """`PreStartContainer` (only when the plugin asked for it in its options)."""

@@ -82,9 +82,9 @@ def container_env(pod: Obj, container: Obj, device_env: Mapping[str, str], *, no
         if "value" in var or "valueFrom" not in var:
             env[name] = str(var.get("value") or "")
             continue
-        value = _value_from(var["valueFrom"], pod, namespace, node_name, lookup)
-        if value is not None:
-            env[name] = value
+        resolved = _value_from(var["valueFrom"], pod, namespace, node_name, lookup)
+        if resolved is not None:
+            env[name] = resolved
     return env
 
 

@@ -94,7 +94,7 @@ def parent_selector(parent: Mapping[str, Any], *, generate_selector: bool) -> Ma
     selector = (parent.get("spec") or {}).get("selector") or {}
     if not selector.get("matchLabels") and not selector.get("matchExpressions"):
         raise DesiredChildError(".spec.selector must have either matchLabels, matchExpressions, or both")
-    return selector  # type: ignore[no-any-return]
+    return dict(selector)
 
 
 def claim(candidates: list[Obj], parent: Mapping[str, Any], selector: Mapping[str, Any]
@@ -107,7 +107,9 @@ def claim(candidates: list[Obj], parent: Mapping[str, Any], selector: Mapping[st
     to_release: owned by this parent but no longer matching.
     """
     uid = parent["metadata"]["uid"]
-    owned, adopt, release = [], [], []
+    owned: list[Obj] = []
+    adopt: list[Obj] = []
+    release: list[Obj] = []
     for obj in candidates:
         ref = controller_ref(obj)
         labelled = selectors.matches(selector, (obj.get("metadata") or {}).get("labels"))
@@ -134,7 +136,8 @@ def prepare_desired(child: Any, *, parent: Mapping[str, Any], kind: ResourceKind
         raise DesiredChildError(f"desired child needs apiVersion, kind and metadata.name, got "
                                 f"apiVersion={api_version!r} kind={kind_name!r} name={name!r}")
     if kind is None:
-        raise DesiredChildError(f"desired child {kind_name}.{api_version} {name!r} is not a declared childResources type")
+        raise DesiredChildError(f"desired child {kind_name}.{api_version} {name!r} is not a declared "
+                                "childResources type")
     desired: Obj = copy.deepcopy(dict(child))
     meta = desired.setdefault("metadata", {})
     parent_ns = (parent.get("metadata") or {}).get("namespace")

@@ -13,6 +13,7 @@ watch socket down, so stopping never waits for a server-side watch timeout.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import threading
@@ -38,6 +39,7 @@ WATCH_TIMEOUT_SECONDS = 120
 RECONNECT_BACKOFF_SECONDS = 0.5
 REQUEST_TIMEOUT_SECONDS = 30.0
 PATCH_MERGE = "application/merge-patch+json"
+POOL_SIZE = 32
 
 # Built-in kinds the control plane needs even when the server offers no discovery documents.
 _BUILTIN: tuple[ResourceKind, ...] = (
@@ -70,12 +72,16 @@ class Kube:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_kubeconfig(cls, path: str) -> Kube:
+    def from_kubeconfig(cls, path: str, *, pool_size: int = POOL_SIZE) -> Kube:
         """Client for the cluster of kubeconfig file `path` (current context).
 
+        pool_size: HTTP connections kept per host (each open watch holds one).
         Raises kubernetes.config.ConfigException for an unusable kubeconfig.
         """
-        return cls(k8s_config.new_client_from_config(config_file=path))
+        configuration = k8s_client.Configuration()
+        k8s_config.load_kube_config(config_file=path, client_configuration=configuration)
+        configuration.connection_pool_maxsize = pool_size
+        return cls(k8s_client.ApiClient(configuration))
 
     def close(self) -> None:
         """Release the HTTP connection pool."""
@@ -219,7 +225,7 @@ class Kube:
         with self._lock:
             self._kinds[(kind.api_version, kind.plural)] = kind
 
-    def _discover(self, api_version: str) -> list[ResourceKind]:
+    def _discover(self, api_version: str) -> builtins.list[ResourceKind]:
         path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
         try:
             document = self.request("GET", path)
@@ -233,7 +239,7 @@ class Kube:
             kinds += self._from_crds(api_version)
         return kinds
 
-    def _from_crds(self, api_version: str) -> list[ResourceKind]:
+    def _from_crds(self, api_version: str) -> builtins.list[ResourceKind]:
         group, version = api_version.split("/", 1)
         crd_kind = ResourceKind("apiextensions.k8s.io/v1", "CustomResourceDefinition",
                                 "customresourcedefinitions", namespaced=False)
@@ -261,9 +267,10 @@ class Informer:
     """A cache of one resource kind kept current by list-then-watch on a daemon thread.
 
     kind: what to watch; namespace None = all namespaces; selectors as in a LIST query.
-    Handlers run on the informer thread, in event order; they must be quick (enqueue work) and are
-    guarded: an exception is logged and the stream continues. After a relist, objects that vanished
-    during the gap are reported as DELETED, so handlers always converge on the server's state.
+    Handlers run on the informer thread, in event order, outside the cache lock; they must be quick
+    (enqueue work) and are guarded: an exception is logged and the stream continues. After a
+    relist, objects that vanished during the gap are reported as DELETED, so handlers always
+    converge on the server's state.
     """
 
     def __init__(self, kube: Kube, kind: ResourceKind, *, namespace: str | None = None,
@@ -287,9 +294,9 @@ class Informer:
         """Subscribe `handler`; with `replay`, call it now with ADDED for every cached object."""
         with self._lock:
             self._handlers.append(handler)
-            if replay:
-                for obj in list(self._cache.values()):
-                    self._call(handler, ADDED, obj, None)
+            cached = list(self._cache.values()) if replay else []
+        for obj in cached:
+            self._call(handler, ADDED, obj, None)
 
     def start(self) -> None:
         """Start the list-then-watch thread (idempotent)."""
@@ -348,17 +355,20 @@ class Informer:
         listing = self._kube.list(self.kind, self._namespace, label_selector=self._label_selector,
                                   field_selector=self._field_selector)
         listed = {object_key(item): item for item in listing.get("items") or []}
+        events: list[tuple[str, Obj, Obj | None]] = []
         with self._lock:
             for key, item in listed.items():
                 previous = self._cache.get(key)
                 self._cache[key] = item
                 if previous is None:
-                    self._emit(ADDED, item, None)
+                    events.append((ADDED, item, None))
                 elif _rv(previous) != _rv(item):
-                    self._emit(MODIFIED, item, previous)
+                    events.append((MODIFIED, item, previous))
             for key in [k for k in self._cache if k not in listed]:
-                self._emit(DELETED, self._cache.pop(key), None)
+                events.append((DELETED, self._cache.pop(key), None))
         self._synced.set()
+        for event in events:
+            self._emit(*event)
         return str((listing.get("metadata") or {}).get("resourceVersion") or "")
 
     def _watch(self, resource_version: str) -> str:
@@ -393,14 +403,18 @@ class Informer:
             previous = self._cache.get(key)
             if etype == DELETED:
                 self._cache.pop(key, None)
-                self._emit(DELETED, obj, previous)
             else:
                 self._cache[key] = obj
-                self._emit(MODIFIED if previous is not None else ADDED, obj, previous)
+        if etype != DELETED:
+            etype = MODIFIED if previous is not None else ADDED
+        self._emit(etype, obj, previous)
         return str(rv) if rv else None
 
     def _emit(self, etype: str, obj: Obj, previous: Obj | None) -> None:
-        for handler in list(self._handlers):
+        """Call every handler, outside the cache lock (handlers may read other informers)."""
+        with self._lock:
+            handlers = list(self._handlers)
+        for handler in handlers:
             self._call(handler, etype, obj, previous)
 
     def _call(self, handler: Handler, etype: str, obj: Obj, previous: Obj | None) -> None:
@@ -416,7 +430,7 @@ def _chunks(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
         yield from response.stream(None, decode_content=True)
         return
     while True:
-        data = response.read1(65536)  # type: ignore[attr-defined]
+        data = response.read1(65536)
         if not data:
             return
         yield data
@@ -441,7 +455,7 @@ def _shutdown(response: urllib3.BaseHTTPResponse) -> None:
             shutdown()
         else:
             response.close()
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: urllib3 already shut this response down
         logger.debug("closing a watch stream: %s", exc)
 
 

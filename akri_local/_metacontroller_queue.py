@@ -73,7 +73,7 @@ class WorkQueue(Generic[K]):
         with self._cond:
             failures = self._failures.get(key, 0)
             self._failures[key] = failures + 1
-        delay = min(self._max, self._base * (2 ** failures))
+        delay = min(self._max, self._base * float(2 ** failures))
         self.add_after(key, delay)
         return delay
 

@@ -92,7 +92,7 @@ class EventRecorder:
                                "namespace": meta.get("namespace"), "uid": meta.get("uid"),
                                "resourceVersion": meta.get("resourceVersion")},
             "reason": reason, "message": message[:1024], "type": event_type,
-            "source": {"component": self._component}, "reportingComponent": self._component,
+            "source": {"component": self._component},
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }
         try:
@@ -195,7 +195,8 @@ class ControllerSync:
         finalizing = spec.finalize is not None and (apply.is_deleting(parent) or not selected)
         hook = spec.finalize if finalizing else spec.sync
         assert hook is not None  # parse_controller guarantees a sync hook
-        request = {"controller": spec.raw, "parent": parent, "children": self._children_map(parent, observed, hook.version),
+        request = {"controller": spec.raw, "parent": parent,
+                   "children": self._children_map(parent, observed, hook.version),
                    "related": related, "finalizing": finalizing}
         which = "finalize" if finalizing else "sync"
         try:
@@ -205,7 +206,7 @@ class ControllerSync:
             raise
         except hooks.HookError as exc:
             raise hooks.HookError(f"{which} hook failed (version={hook.version}): {exc}") from exc
-        if response.resync_after_seconds and False:
+        if response.resync_after_seconds:
             self._enqueue_after(key, response.resync_after_seconds)
         if response.finalized:
             parent = self._set_finalizer(parent, present=False) or parent
@@ -352,7 +353,8 @@ class ControllerSync:
         by_kind = {(k.api_version, k.kind): (type_key, k) for type_key, k in self.child_kinds.items()}
         desired: dict[str, dict[Key, Obj]] = {type_key: {} for type_key in self.child_kinds}
         for child in children:
-            found = by_kind.get((child.get("apiVersion"), child.get("kind"))) if isinstance(child, Mapping) else None
+            found = (by_kind.get((str(child.get("apiVersion")), str(child.get("kind"))))
+                     if isinstance(child, Mapping) else None)
             prepared = apply.prepare_desired(child, parent=parent, kind=found[1] if found else None,
                                              selector=selector, generate_selector=self.spec.generate_selector)
             assert found is not None
@@ -401,10 +403,14 @@ class ControllerSync:
                 return
             live["status"] = status
             try:
-                self._kube.replace(self.parent_kind, live, subresource="status")
-                return
+                written = self._kube.replace(self.parent_kind, live, subresource="status")
             except errors.NotFound:
                 return
             except errors.Conflict:
                 continue
+            if written.get("status") != status:
+                logger.warning("%s: the API server changed the status written to %s/%s (pruned or defaulted by "
+                               "the CRD schema?); the parent will keep re-syncing", self.spec.name,
+                               meta.get("namespace"), meta["name"])
+            return
         logger.info("%s: status of %s/%s not written: conflicts", self.spec.name, meta.get("namespace"), meta["name"])

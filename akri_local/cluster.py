@@ -15,7 +15,6 @@ import base64
 import datetime as dt
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -272,16 +271,19 @@ class LocalCluster:
     # -- objects --------------------------------------------------------------------------------
 
     def apply_objects(self, objects: list[dict[str, Any]], namespace: str | None = None) -> None:
-        """Create each object (kubectl-create style, via the kubernetes client's create_from_dict);
-        an object that exists already is left alone."""
-        from kubernetes import utils
-        from kubernetes.utils import FailToCreateError
+        """Create each object through the kubernetes client's DynamicClient (kubectl-create style,
+        API discovery included); an object that exists already is left alone."""
+        from kubernetes import dynamic
+        from kubernetes.client.exceptions import ApiException
 
+        client = dynamic.DynamicClient(self.api_client)
         for obj in objects:
+            resource = client.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            ns = (obj.get("metadata") or {}).get("namespace") or namespace or "default"
             try:
-                utils.create_from_dict(self.api_client, obj, namespace=namespace)
-            except FailToCreateError as exc:
-                if not all(getattr(e, "status", None) == 409 for e in exc.api_exceptions):
+                resource.create(body=obj, namespace=ns if resource.namespaced else None)
+            except ApiException as exc:
+                if exc.status != 409:
                     raise
 
     def apply_file_objects(self, paths: list[Path], namespace: str | None = None) -> None:

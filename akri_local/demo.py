@@ -11,6 +11,7 @@ resource and receives the `/dev/null` device node. Then shuts everything down, u
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
 import time
@@ -82,10 +83,8 @@ def _report(cluster: LocalCluster, objs: dict[str, Any]) -> None:
             continue
         _say(f"  {p.metadata.name:<44} {p.status.phase:<8} node={p.spec.node_name}")
         for container in p.spec.containers:
-            env = kubelet.exec_env(NAMESPACE, p.metadata.name, container.name)
-            akri_env = {k: v for k, v in sorted(env.get("env", env).items())
-                        if k.startswith(("DEBUG_ECHO", "RESOLUTION", "UDEV"))} if isinstance(env, dict) else {}
-            for key, value in akri_env.items():
+            record = kubelet.container_record(NAMESPACE, p.metadata.name, container.name)
+            for key, value in sorted(record.device_env.items()):
                 _say(f"      {key}={value}")
     _say("\nServices")
     for s in sorted(objs["services"], key=lambda s: s.metadata.name):
@@ -118,12 +117,13 @@ def run(keep: bool) -> int:
         wait_for(lambda: core.read_namespaced_pod("dev-null-user", NAMESPACE).status.phase == "Running",
                  timeout=20, what="pod dev-null-user Running")
         _report(cluster, _objects(cluster))
-        received = cluster.kubelets[NODE].exec_env(NAMESPACE, "dev-null-user", "app")
-        _say("\nPod dev-null-user received from the device plugin:")
-        for key in ("devices", "mounts"):
-            for item in received.get(key, []) if isinstance(received, dict) else []:
-                _say(f"  {key[:-1]}: {item}")
-        for key, value in sorted((received.get("env", {}) if isinstance(received, dict) else {}).items()):
+        record = cluster.kubelets[NODE].container_record(NAMESPACE, "dev-null-user", "app")
+        _say("\nPod dev-null-user received from the device plugin (Allocate):")
+        for resource, ids in sorted(record.device_ids.items()):
+            _say(f"  {resource}: device IDs {', '.join(ids)}")
+        for device in record.devices:
+            _say(f"  device node {device['host_path']} -> {device['container_path']} ({device['permissions']})")
+        for key, value in sorted(record.device_env.items()):
             _say(f"  env {key}={value}")
         _say(f"\nThe whole flow settled in {time.monotonic() - started:.1f}s.")
         if keep:
@@ -131,6 +131,7 @@ def run(keep: bool) -> int:
                  "python -c 'from kubernetes import config, client; ...'\nPress Ctrl-C to stop.")
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
         _say("Shutting down.")
+    shutil.rmtree(cluster.work_dir, ignore_errors=True)
     return 0
 
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from kubernetes.config import ConfigException
 
 from agent.kube import errors
 from agent.kube.resources import ResourceKind
@@ -57,7 +58,7 @@ from akri_local._kubelet_grpc import PluginConnection, PodResourcesServer, PodSn
 from akri_local._metacontroller_kube import DELETED, Informer, Kube
 from akri_local._metacontroller_queue import WorkQueue
 
-__all__ = ["KubeletSimulator", "ContainerRecord", "PodNotRunning", "main", "CHECKPOINT_FILE"]
+__all__ = ["KubeletSimulator", "ContainerRecord", "PodNotRunning", "main", "CHECKPOINT_FILE", "ADMISSION_ERROR"]
 
 logger = logging.getLogger(__name__)
 
@@ -308,20 +309,26 @@ class KubeletSimulator:
                  for t in ("MemoryPressure", "DiskPressure", "PIDPressure")]
         return [*quiet, ready]
 
-    def _write_node_conditions(self) -> None:
+    def _patch_node_status(self, status: dict[str, Any]) -> None:
+        """Merge `status` into the Node's status. A deleted Node is not re-created (a running kubelet
+        does not register again either); the write is dropped with a log line."""
         assert self._kube is not None
+        try:
+            self._kube.patch(NODES, self.node_name, {"status": status}, subresource="status")
+        except errors.NotFound:
+            logger.info("node %s no longer exists; its status is not updated", self.node_name)
+
+    def _write_node_conditions(self) -> None:
         with self._lock:
             conditions = self._conditions(pods.utc_now())
-        self._kube.patch(NODES, self.node_name, {"status": {"conditions": conditions}}, subresource="status")
+        self._patch_node_status({"conditions": conditions})
 
     def _write_node_resources(self) -> None:
-        assert self._kube is not None
         with self._lock:
             counts = self._devices.counts()
         capacity = {**BASE_RESOURCES, **{r: str(c) for r, (c, _) in counts.items()}}
         allocatable = {**BASE_RESOURCES, **{r: str(a) for r, (_, a) in counts.items()}}
-        self._kube.patch(NODES, self.node_name, {"status": {"capacity": capacity, "allocatable": allocatable}},
-                         subresource="status")
+        self._patch_node_status({"capacity": capacity, "allocatable": allocatable})
         logger.debug("node %s allocatable %s", self.node_name, allocatable)
 
     # -- device plugins (gRPC threads) ------------------------------------------------------------------
@@ -421,7 +428,9 @@ class KubeletSimulator:
 
     def _schedule_pending(self) -> None:
         assert self._kube is not None and self._informer is not None
-        node = self._kube.get(NODES, self.node_name)
+        node = self._kube.get_or_none(NODES, self.node_name)
+        if node is None:
+            return  # the Node was deleted: nothing can be scheduled here
         all_pods = self._informer.list()
         bound = [p for p in all_pods if (p.get("spec") or {}).get("nodeName") == self.node_name]
         pending = [p for p in all_pods if not (p.get("spec") or {}).get("nodeName")
@@ -558,7 +567,8 @@ class KubeletSimulator:
 
     def _fail(self, pod: dict[str, Any], message: str) -> None:
         meta = pod["metadata"]
-        logger.warning("pod %s/%s rejected on node %s: %s", meta.get("namespace"), meta["name"], self.node_name, message)
+        logger.warning("pod %s/%s rejected on node %s: %s", meta.get("namespace"), meta["name"], self.node_name,
+                       message)
         self._write_pod_status(pod, pods.failed_status(ADMISSION_ERROR, message, now=pods.utc_now()))
 
     def _container_records(self, pod: dict[str, Any], responses: list[tuple[Assignment, Any]]) -> list[ContainerRecord]:
@@ -636,7 +646,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    kubelet.start()
+    try:
+        kubelet.start()
+    except ConfigException as exc:
+        parser.exit(1, f"{parser.prog}: cannot use kubeconfig {args.kubeconfig!r}: {exc}\n")
+    except (errors.KubeError, OSError, RuntimeError) as exc:
+        kubelet.stop()
+        parser.exit(1, f"{parser.prog}: cannot start node {args.node!r}: {exc}\n")
     try:
         stop.wait()
     finally:

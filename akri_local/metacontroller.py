@@ -21,6 +21,7 @@ Usage: `python -m akri_local.metacontroller --kubeconfig K --controllers metacon
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import signal
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+from kubernetes.config import ConfigException
 
 from agent.kube.resources import ResourceKind
 from akri_local import _metacontroller_apply as apply
@@ -120,10 +122,11 @@ class MetacontrollerRunner:
             informers = list(self._informers.values())
         for informer in informers:
             informer.stop(timeout=0)
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
         for informer in informers:
-            informer.stop(timeout=1.0)
+            informer.stop(timeout=max(0.0, deadline - time.monotonic()))
         if self._pool is not None:
             self._pool.clear()
         if self._kube is not None:
@@ -168,7 +171,7 @@ class MetacontrollerRunner:
                 assert self._kube is not None
                 informer = Informer(self._kube, kind, watch_timeout_seconds=self.settings.watch_timeout_seconds)
                 self._informers[kind] = informer
-                informer.add_handler(lambda etype, obj, old, k=kind: self._on_any(k, etype, obj, old))
+                informer.add_handler(functools.partial(self._on_any, kind))
                 if not self._stop.is_set():
                     informer.start()
             return informer
@@ -293,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--controllers", required=True, help="directory of CompositeController YAML files")
     parser.add_argument("--hooks-url", default=None,
                         help="base URL replacing service-based hook addresses, e.g. http://127.0.0.1:8080")
-    parser.add_argument("--workers", type=int, default=RunnerSettings.workers, help="sync worker threads")
+    parser.add_argument("--workers", type=int, default=RunnerSettings().workers, help="sync worker threads")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -307,7 +310,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    runner.start()
+    try:
+        runner.start()
+    except ConfigException as exc:
+        parser.exit(1, f"{parser.prog}: cannot use kubeconfig {args.kubeconfig!r}: {exc}\n")
     try:
         stop.wait()
     finally:

@@ -13,7 +13,10 @@ two decided differences (akri-contract.md §9):
   Job's pod-template labels (next to `akri.sh/configuration` and `akri.sh/instance`).
 
 No ownerReferences are set: Metacontroller adds the controller reference itself (contract §8).
-Input specs are copied, never mutated; children built in one call share nothing mutable.
+Input specs are copied once per call and never mutated or aliased. For speed (1,000 Instances ×
+100 nodes must resync in seconds, DESIGN.md §5), the broker Pods of one response share the
+sub-objects of that private copy (containers, volumes, ...); only `metadata` and the affinity path
+are per Pod. Treat a response as read-only (app.py serialises it at once).
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from akri_api import naming
 from hooks import _input
 
 PLACEHOLDER = naming.PLACEHOLDER
+_REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 
 
 def copy_json(value: Any) -> Any:
     """Deep copy of a decoded-JSON value (dicts, lists, scalars); faster than copy.deepcopy."""
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # `type` first: skips the slow ABC check
         return {key: copy_json(item) for key, item in value.items()}
     if isinstance(value, list):
         return [copy_json(item) for item in value]
@@ -44,7 +48,7 @@ def substitute_placeholder(pod_spec: Mapping[str, Any], instance: str, *, path: 
     the same quantity, in the same position; `resources.claims` is dropped (Akri `pod.rs`).
     Raises HookInputError when those lists/objects have the wrong JSON type.
     """
-    spec = copy_json(pod_spec)
+    spec: dict[str, Any] = copy_json(pod_spec)
     resource = naming.instance_resource_name(instance)
     for list_key in ("containers", "initContainers"):
         containers = _input.get(spec, list_key, list, path=path, default=[])
@@ -64,47 +68,49 @@ def substitute_placeholder(pod_spec: Mapping[str, Any], instance: str, *, path: 
     return spec
 
 
-def with_node_affinity(pod_spec: Mapping[str, Any], node: str, *, path: str) -> dict[str, Any]:
-    """Copy of `pod_spec` whose required node affinity also demands `metadata.name == node`.
+def prepare_pod_spec(pod_spec: Mapping[str, Any], instance: str, *, path: str) -> dict[str, Any]:
+    """Private copy of a brokerPodSpec, placeholder substituted, ready for `pod_spec_for_node`.
 
-    `pod_spec` is the already substituted (private) spec; `affinity` is rebuilt, the rest is
-    deep-copied so that the Pods of one response never share mutable objects.
-    See the module docstring for the AND semantics (akri-contract.md §9 row 11).
+    Checks once the JSON types of the affinity fields `pod_spec_for_node` reads, so that the
+    per-node step needs no checks. Raises HookInputError naming the mistyped field.
     """
-    requirement = {"key": "metadata.name", "operator": "In", "values": [node]}
-    affinity = _input.get(pod_spec, "affinity", Mapping, path=path, default={})
+    spec = substitute_placeholder(pod_spec, instance, path=path)
+    affinity = _input.get(spec, "affinity", Mapping, path=path, default={})
     node_affinity = _input.get(affinity, "nodeAffinity", Mapping, path=f"{path}.affinity", default={})
     required_path = f"{path}.affinity.nodeAffinity"
-    required = _input.get(
-        node_affinity, "requiredDuringSchedulingIgnoredDuringExecution", Mapping, path=required_path, default={}
-    )
-    terms_path = f"{required_path}.requiredDuringSchedulingIgnoredDuringExecution"
-    user_terms = _input.get(required, "nodeSelectorTerms", list, path=terms_path, default=[])
-    terms: list[Any] = []
-    for index, term in enumerate(user_terms):
+    required = _input.get(node_affinity, _REQUIRED, Mapping, path=required_path, default={})
+    terms_path = f"{required_path}.{_REQUIRED}"
+    for index, term in enumerate(_input.get(required, "nodeSelectorTerms", list, path=terms_path, default=[])):
         term_path = f"{terms_path}.nodeSelectorTerms[{index}]"
         _input.check(term, Mapping, term_path)
-        new_term = copy_json(term)
-        if any(new_term.get(key) for key in ("matchExpressions", "matchFields")):
-            fields = _input.get(new_term, "matchFields", list, path=term_path, default=[])
-            new_term["matchFields"] = [*fields, requirement]
-        terms.append(new_term)
+        _input.get(term, "matchFields", list, path=term_path, default=[])
+    return spec
+
+
+def pod_spec_for_node(spec: Mapping[str, Any], node: str) -> dict[str, Any]:
+    """`spec` (from `prepare_pod_spec`) whose required node affinity also demands `metadata.name == node`.
+
+    See the module docstring for the AND semantics (akri-contract.md §9 row 11). The affinity
+    path is rebuilt for each node; other sub-objects are shared with `spec` (module docstring).
+    """
+    requirement = {"key": "metadata.name", "operator": "In", "values": [node]}
+    affinity = spec.get("affinity") or {}
+    node_affinity = affinity.get("nodeAffinity") or {}
+    required = node_affinity.get(_REQUIRED) or {}
+    terms: list[Any] = []
+    for term in required.get("nodeSelectorTerms") or ():
+        if term.get("matchExpressions") or term.get("matchFields"):
+            term = {**term, "matchFields": [*(term.get("matchFields") or ()), requirement]}
+        terms.append(term)
     if not terms:
         terms.append({"matchFields": [requirement]})
-
-    spec = {key: (copy_json(value) if key != "affinity" else None) for key, value in pod_spec.items()}
-    new_affinity = {key: copy_json(value) for key, value in affinity.items() if key != "nodeAffinity"}
-    new_node_affinity = {
-        key: copy_json(value)
-        for key, value in node_affinity.items()
-        if key != "requiredDuringSchedulingIgnoredDuringExecution"
+    return {
+        **spec,
+        "affinity": {
+            **affinity,
+            "nodeAffinity": {**node_affinity, _REQUIRED: {**required, "nodeSelectorTerms": terms}},
+        },
     }
-    new_required = {key: copy_json(value) for key, value in required.items() if key != "nodeSelectorTerms"}
-    new_required["nodeSelectorTerms"] = terms
-    new_node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = new_required
-    new_affinity["nodeAffinity"] = new_node_affinity
-    spec["affinity"] = new_affinity
-    return spec
 
 
 def broker_pod(
@@ -112,18 +118,15 @@ def broker_pod(
     instance: str,
     namespace: str,
     configuration: str,
-    shared: bool,
     node: str,
+    name: str,
     spec: Mapping[str, Any],
-    path: str,
 ) -> dict[str, Any]:
-    """One broker Pod for `node` (akri-contract.md §3.2).
+    """One broker Pod `name` (= `naming.broker_pod_name(...)`) for `node` (akri-contract.md §3.2).
 
-    `spec` is the placeholder-substituted brokerPodSpec; the result has name
-    `naming.broker_pod_name(...)`, labels `app`, `controller`, `akri.sh/configuration`,
+    `spec` comes from `prepare_pod_spec`; the result has labels `app`, `controller`, `akri.sh/configuration`,
     `akri.sh/instance`, `akri.sh/target-node`, and the node affinity described above.
     """
-    name = naming.broker_pod_name(instance, shared=shared, node=node)
     metadata: dict[str, Any] = {"name": name}
     if namespace:
         metadata["namespace"] = namespace
@@ -138,7 +141,7 @@ def broker_pod(
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": metadata,
-        "spec": with_node_affinity(spec, node, path=path),
+        "spec": pod_spec_for_node(spec, node),
     }
 
 

@@ -18,6 +18,7 @@ Times are RFC 3339 strings as the API server writes them (`2024-01-01T00:00:00Z`
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -32,23 +33,7 @@ FINISHED_PHASES = frozenset({"Failed", "Succeeded"})
 def is_terminating(obj: Mapping[str, Any]) -> bool:
     """True if `metadata.deletionTimestamp` is set (any non-null value)."""
     meta = obj.get("metadata")
-    return isinstance(meta, Mapping) and meta.get("deletionTimestamp") is not None
-
-
-def phase(pod: Mapping[str, Any], *, path: str) -> str | None:
-    """`status.phase`, or None when the Pod has no status/phase yet."""
-    status = _input.get(pod, "status", Mapping, path=path, default={})
-    return _input.get(status, "phase", str, path=f"{path}.status", default=None)
-
-
-def is_running(pod: Mapping[str, Any], *, path: str) -> bool:
-    """Phase `Running` and not terminating."""
-    return not is_terminating(pod) and phase(pod, path=path) == RUNNING
-
-
-def is_live(pod: Mapping[str, Any], *, path: str) -> bool:
-    """Not terminating and phase not in {Failed, Succeeded}."""
-    return not is_terminating(pod) and phase(pod, path=path) not in FINISHED_PHASES
+    return (type(meta) is dict or isinstance(meta, Mapping)) and meta.get("deletionTimestamp") is not None
 
 
 def is_ready(pod: Mapping[str, Any], *, path: str) -> bool:
@@ -59,7 +44,8 @@ def is_ready(pod: Mapping[str, Any], *, path: str) -> bool:
     conditions = _input.get(status, "conditions", list, path=f"{path}.status", default=[])
     ready = False
     for index, condition in enumerate(conditions):
-        _input.check(condition, Mapping, f"{path}.status.conditions[{index}]")
+        if type(condition) is not dict:
+            _input.check(condition, Mapping, f"{path}.status.conditions[{index}]")
         if condition.get("type") == "Ready":
             ready = condition.get("status") == "True"
     return ready
@@ -94,7 +80,8 @@ def as_utc(now: datetime) -> datetime:
 def job_count(job: Mapping[str, Any], key: str, *, path: str) -> int:
     """`status.<key>` of a Job (`active`, `ready`, ...) as a non-negative count; absent → 0."""
     status = _input.get(job, "status", Mapping, path=path, default={})
-    return max(0, _input.get(status, key, int, path=f"{path}.status", default=0))
+    count: int = _input.get(status, key, int, path=f"{path}.status", default=0)
+    return max(0, count)
 
 
 def job_condition(job: Mapping[str, Any], *, path: str) -> str | None:
@@ -108,11 +95,84 @@ def job_condition(job: Mapping[str, Any], *, path: str) -> str | None:
     return None
 
 
-def job_is_running(job: Mapping[str, Any], *, path: str) -> bool:
-    """Not terminating and `status.ready >= 1`."""
-    return not is_terminating(job) and job_count(job, "ready", path=path) >= 1
+@dataclass(frozen=True, slots=True)
+class PodState:
+    """What the hooks need of one observed Pod, read once (definitions in the module docstring)."""
+
+    terminating: bool
+    phase: str | None
+    ready: bool
+    start_time: datetime | None
+    """`status.startTime`; read only while the Pod is Pending or has no phase (else None)."""
+
+    @property
+    def running(self) -> bool:
+        return not self.terminating and self.phase == RUNNING
+
+    @property
+    def live(self) -> bool:
+        return not self.terminating and self.phase not in FINISHED_PHASES
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in FINISHED_PHASES
 
 
-def job_is_live(job: Mapping[str, Any], *, path: str) -> bool:
-    """Not terminating and `status.active >= 1`."""
-    return not is_terminating(job) and job_count(job, "active", path=path) >= 1
+def pod_state(pod: Mapping[str, Any], *, path: str) -> PodState:
+    """Classify one observed Pod; raises HookInputError for mistyped status fields.
+
+    Called for every observed Pod of every sync, so it reads `status` in one pass (same rules as
+    `phase`, `is_ready` and `start_time`) and builds key paths only to report an error.
+    """
+    terminating = is_terminating(pod)
+    status = pod.get("status")
+    if status is None:
+        return PodState(terminating=terminating, phase=None, ready=False, start_time=None)
+    if type(status) is not dict:
+        _input.check(status, Mapping, f"{path}.status")
+    current_phase = status.get("phase")
+    if current_phase is not None and type(current_phase) is not str:
+        _input.check(current_phase, str, f"{path}.status.phase")
+    ready = False
+    conditions = status.get("conditions")
+    if conditions is not None:
+        if type(conditions) is not list:
+            _input.check(conditions, list, f"{path}.status.conditions")
+        for index, condition in enumerate(conditions):
+            if type(condition) is not dict:
+                _input.check(condition, Mapping, f"{path}.status.conditions[{index}]")
+            if condition.get("type") == "Ready":
+                ready = condition.get("status") == "True"
+    started = None
+    if current_phase in (None, PENDING) and status.get("startTime") is not None:
+        started = start_time(pod, path=path)
+    return PodState(terminating=terminating, phase=current_phase, ready=ready and not terminating, start_time=started)
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """What the hooks need of one observed Job, read once."""
+
+    terminating: bool
+    active: int
+    ready: int
+    finished: str | None
+    """`"Complete"`, `"Failed"` or None (job_condition)."""
+
+    @property
+    def running(self) -> bool:
+        return not self.terminating and self.ready >= 1
+
+    @property
+    def live(self) -> bool:
+        return not self.terminating and self.active >= 1
+
+
+def job_state(job: Mapping[str, Any], *, path: str) -> JobState:
+    """Classify one observed Job; raises HookInputError for mistyped status fields."""
+    return JobState(
+        terminating=is_terminating(job),
+        active=job_count(job, "active", path=path),
+        ready=job_count(job, "ready", path=path),
+        finished=job_condition(job, path=path),
+    )

@@ -109,7 +109,9 @@ def create_app(
     return app
 
 
-def _view(hook: str, handler: Handler, clock: Callable[[], datetime], metrics: _metrics.HookMetrics) -> Callable[[], Response]:
+def _view(
+    hook: str, handler: Handler, clock: Callable[[], datetime], metrics: _metrics.HookMetrics
+) -> Callable[[], Response]:
     def view() -> Response:
         started = time.perf_counter()
         code, body = _answer(hook, handler, clock)
@@ -149,7 +151,7 @@ def _bad_request(hook: str, message: str) -> tuple[int, bytes]:
 
 
 def _dumps(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False, check_circular=False).encode()
 
 
 def _json_response(code: int, payload: Any) -> Response:

@@ -76,7 +76,9 @@ def ensure_certificate(
         logger.info("Secret %s/%s holds a valid certificate; keeping it", namespace, secret)
         return certs.CertBundle(ca_pem=data[CA_CERT_KEY], cert_pem=data[TLS_CERT_KEY], key_pem=data[TLS_KEY_KEY])
     bundle = certs.generate(dns_names, now=now, valid_days=valid_days)
-    store.write_secret(namespace, secret, {TLS_CERT_KEY: bundle.cert_pem, TLS_KEY_KEY: bundle.key_pem, CA_CERT_KEY: bundle.ca_pem})
+    store.write_secret(
+        namespace, secret, {TLS_CERT_KEY: bundle.cert_pem, TLS_KEY_KEY: bundle.key_pem, CA_CERT_KEY: bundle.ca_pem}
+    )
     logger.info("wrote a new certificate for %s to Secret %s/%s", ", ".join(dns_names), namespace, secret)
     return bundle
 
@@ -115,9 +117,9 @@ class KubeCertStore:
         from kubernetes import client, config
 
         if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig)
+            config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         else:
-            config.load_incluster_config()
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
         self._client = client
         self._core = client.CoreV1Api()
         self._admission = client.AdmissionregistrationV1Api()
@@ -137,7 +139,9 @@ class KubeCertStore:
         from kubernetes.client.exceptions import ApiException
 
         body = self._client.V1Secret(
-            metadata=self._client.V1ObjectMeta(name=name, namespace=namespace, labels={"app.kubernetes.io/name": "akri-hooks"}),
+            metadata=self._client.V1ObjectMeta(
+                name=name, namespace=namespace, labels={"app.kubernetes.io/name": "akri-hooks"}
+            ),
             type="kubernetes.io/tls",
             data={key: base64.b64encode(value).decode() for key, value in data.items()},
         )
@@ -160,7 +164,9 @@ class KubeCertStore:
                 raise WebhookNotFound(webhook) from exc
             raise
         encoded = base64.b64encode(ca_pem).decode()
-        patch = {"webhooks": [{"name": item.name, "clientConfig": {"caBundle": encoded}} for item in current.webhooks or []]}
+        patch = {
+            "webhooks": [{"name": item.name, "clientConfig": {"caBundle": encoded}} for item in current.webhooks or []]
+        }
         self._admission.patch_validating_webhook_configuration(
             webhook, patch, _content_type=STRATEGIC_MERGE_PATCH, _request_timeout=REQUEST_TIMEOUT_SECONDS
         )
@@ -173,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--namespace", default="akri", help="namespace of the Service and Secret (default akri)")
     parser.add_argument("--service", default="akri-hooks", help="Service the API server calls (default akri-hooks)")
     parser.add_argument("--secret", default="akri-hooks-tls", help="TLS Secret to create (default akri-hooks-tls)")
-    parser.add_argument("--webhook", default="akri-hooks", help="ValidatingWebhookConfiguration to patch (default akri-hooks)")
+    parser.add_argument(
+        "--webhook", default="akri-hooks", help="ValidatingWebhookConfiguration to patch (default akri-hooks)"
+    )
     parser.add_argument("--valid-days", type=int, default=3650, help="certificate lifetime in days (default 3650)")
     parser.add_argument("--renew-before-days", type=int, default=30, help="renew when fewer days are left (default 30)")
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster configuration)")
@@ -182,8 +190,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         store = KubeCertStore(args.kubeconfig)
         bundle = ensure_certificate(
-            store, namespace=args.namespace, service=args.service, secret=args.secret,
-            now=datetime.now(timezone.utc), valid_days=args.valid_days, renew_before_days=args.renew_before_days,
+            store,
+            namespace=args.namespace,
+            service=args.service,
+            secret=args.secret,
+            now=datetime.now(timezone.utc),
+            valid_days=args.valid_days,
+            renew_before_days=args.renew_before_days,
         )
         patch_with_retries(store, args.webhook, bundle.ca_pem)
     except Exception:  # one-shot task guard: report and let the Job retry

@@ -66,4 +66,5 @@ def customize_configuration(request: Mapping[str, Any]) -> CustomizeResponse:
 
 def _namespace(parent: Mapping[str, Any]) -> str:
     meta = _input.metadata(parent, path="parent")
-    return _input.get(meta, "namespace", str, path="parent.metadata", default="")
+    namespace: str = _input.get(meta, "namespace", str, path="parent.metadata", default="")
+    return namespace

@@ -77,15 +77,23 @@ def parse_args(argv: Sequence[str] | None, environ: dict[str, str] | None = None
     defaults = HooksConfig()
     parser = argparse.ArgumentParser(prog="akri-hooks", description="Akri Metacontroller hooks and admission webhook.")
     parser.add_argument("--bind", help=f"HOST:PORT to listen on (AKRI_HOOKS_BIND, default {defaults.bind})")
-    parser.add_argument("--workers", type=int, help=f"worker processes (AKRI_HOOKS_WORKERS, default {defaults.workers})")
-    parser.add_argument("--threads", type=int, help=f"threads per worker (AKRI_HOOKS_THREADS, default {defaults.threads})")
     parser.add_argument(
-        "--timeout", dest="timeout_seconds", type=int,
+        "--workers", type=int, help=f"worker processes (AKRI_HOOKS_WORKERS, default {defaults.workers})"
+    )
+    parser.add_argument(
+        "--threads", type=int, help=f"threads per worker (AKRI_HOOKS_THREADS, default {defaults.threads})"
+    )
+    parser.add_argument(
+        "--timeout",
+        dest="timeout_seconds",
+        type=int,
         help=f"worker timeout in seconds (AKRI_HOOKS_TIMEOUT_SECONDS, default {defaults.timeout_seconds})",
     )
     parser.add_argument("--certfile", help="PEM certificate: serve HTTPS (AKRI_HOOKS_CERTFILE)")
     parser.add_argument("--keyfile", help="PEM private key of --certfile (AKRI_HOOKS_KEYFILE)")
-    parser.add_argument("--log-level", dest="log_level", help=f"log level (AKRI_HOOKS_LOG_LEVEL, default {defaults.log_level})")
+    parser.add_argument(
+        "--log-level", dest="log_level", help=f"log level (AKRI_HOOKS_LOG_LEVEL, default {defaults.log_level})"
+    )
     args = parser.parse_args(argv)
     config = HooksConfig.from_env(os.environ if environ is None else environ)
     config = config.replace(**vars(args))

@@ -67,9 +67,10 @@ def sync_configuration(request: Mapping[str, Any], *, now: datetime) -> Composit
     for key, instance in instances.items():
         instance_spec = _input.get(instance, "spec", Mapping, path=_instance_path(key), default={})
         nodes.update(_input.string_list(instance_spec, "nodes", path=f"{_instance_path(key)}.spec"))
-    ready = sum(_observed.is_ready(pod, path=_pod_path(key)) for key, pod in pods.items())
-    live = sum(_observed.is_live(pod, path=_pod_path(key)) for key, pod in pods.items())
-    running = any(_observed.is_running(pod, path=_pod_path(key)) for key, pod in pods.items())
+    states = [_observed.pod_state(pod, path=_pod_path(key)) for key, pod in pods.items()]
+    ready = sum(state.ready for state in states)
+    live = sum(state.live for state in states)
+    running = any(state.running for state in states)
 
     desired: list[dict[str, Any]] = []
     service_spec = _input.get(spec, "configurationServiceSpec", Mapping, path="parent.spec", default=None)
@@ -78,8 +79,12 @@ def sync_configuration(request: Mapping[str, Any], *, now: datetime) -> Composit
         if _services.wanted(observed=children.get(service_name), any_running=running, any_live=live > 0):
             desired.append(
                 _services.service(
-                    name=service_name, namespace=namespace, owner_label=naming.LABEL_CONFIGURATION, owner=name,
-                    spec=service_spec, path="parent.spec.configurationServiceSpec",
+                    name=service_name,
+                    namespace=namespace,
+                    owner_label=naming.LABEL_CONFIGURATION,
+                    owner=name,
+                    spec=service_spec,
+                    path="parent.spec.configurationServiceSpec",
                 )
             )
 

@@ -62,38 +62,64 @@ class _Brokers:
 
 @dataclass(frozen=True)
 class _Observed:
-    """Observed children of one Instance, keyed by name (request["children"])."""
+    """Observed children of one Instance (request["children"]), each classified once."""
 
     pods: Mapping[str, Mapping[str, Any]]
-    jobs: Mapping[str, Mapping[str, Any]]
+    pod_states: Mapping[str, _observed.PodState]
+    job_states: Mapping[str, _observed.JobState]
     services: Mapping[str, Mapping[str, Any]]
 
-    def live(self) -> int:
-        pods = sum(_observed.is_live(pod, path=_pod_path(name)) for name, pod in self.pods.items())
-        jobs = sum(
-            _observed.job_count(job, "active", path=_job_path(name))
-            for name, job in self.jobs.items()
-            if not _observed.is_terminating(job)
+    @classmethod
+    def read(cls, children: Mapping[str, Any]) -> _Observed:
+        pods = _input.object_map(children, POD_KEY, path="children")
+        jobs = _input.object_map(children, JOB_KEY, path="children")
+        return cls(
+            pods=pods,
+            pod_states={name: _observed.pod_state(pod, path=_pod_path(name)) for name, pod in pods.items()},
+            job_states={name: _observed.job_state(job, path=_job_path(name)) for name, job in jobs.items()},
+            services=_input.object_map(children, SERVICE_KEY, path="children"),
         )
-        return pods + jobs
+
+    def live(self) -> int:
+        """Live broker Pods + `status.active` of Jobs that are not terminating."""
+        jobs = sum(job.active for job in self.job_states.values() if not job.terminating)
+        return sum(pod.live for pod in self.pod_states.values()) + jobs
 
     def ready(self) -> int:
-        pods = sum(_observed.is_ready(pod, path=_pod_path(name)) for name, pod in self.pods.items())
-        jobs = sum(
-            _observed.job_count(job, "ready", path=_job_path(name))
-            for name, job in self.jobs.items()
-            if not _observed.is_terminating(job)
-        )
-        return pods + jobs
+        """Ready broker Pods + `status.ready` of Jobs that are not terminating."""
+        jobs = sum(job.ready for job in self.job_states.values() if not job.terminating)
+        return sum(pod.ready for pod in self.pod_states.values()) + jobs
 
     def any_running(self) -> bool:
-        return any(_observed.is_running(pod, path=_pod_path(name)) for name, pod in self.pods.items()) or any(
-            _observed.job_is_running(job, path=_job_path(name)) for name, job in self.jobs.items()
-        )
+        states: list[Any] = [*self.pod_states.values(), *self.job_states.values()]
+        return any(state.running for state in states)
 
     def any_live(self) -> bool:
-        return any(_observed.is_live(pod, path=_pod_path(name)) for name, pod in self.pods.items()) or any(
-            _observed.job_is_live(job, path=_job_path(name)) for name, job in self.jobs.items()
+        states: list[Any] = [*self.pod_states.values(), *self.job_states.values()]
+        return any(state.live for state in states)
+
+
+@dataclass(frozen=True)
+class _Instance:
+    """The fields of the parent Instance the hook reads."""
+
+    name: str
+    namespace: str
+    configuration: str
+    shared: bool
+    nodes: list[str]
+
+    @classmethod
+    def read(cls, request: Mapping[str, Any]) -> _Instance:
+        parent = _input.parent(request)
+        meta = _input.metadata(parent, path="parent")
+        spec = _input.get(parent, "spec", Mapping, path="parent")
+        return cls(
+            name=_input.get(meta, "name", str, path="parent.metadata"),
+            namespace=_input.get(meta, "namespace", str, path="parent.metadata", default=""),
+            configuration=_input.get(spec, "configurationName", str, path="parent.spec"),
+            shared=_input.get(spec, "shared", bool, path="parent.spec", default=False),
+            nodes=_input.string_list(spec, "nodes", path="parent.spec"),
         )
 
 
@@ -111,35 +137,17 @@ def sync_instance(request: Mapping[str, Any], *, now: datetime) -> CompositeSync
     The request is never mutated.
     """
     now = _observed.as_utc(now)
-    parent = _input.parent(request)
-    meta = _input.metadata(parent, path="parent")
-    name = _input.get(meta, "name", str, path="parent.metadata")
-    namespace = _input.get(meta, "namespace", str, path="parent.metadata", default="")
-    spec = _input.get(parent, "spec", Mapping, path="parent")
-    configuration_name = _input.get(spec, "configurationName", str, path="parent.spec")
-    shared = _input.get(spec, "shared", bool, path="parent.spec", default=False)
-    nodes = _input.string_list(spec, "nodes", path="parent.spec")
-
-    children = _input.section(request, "children")
-    observed = _Observed(
-        pods=_input.object_map(children, POD_KEY, path="children"),
-        jobs=_input.object_map(children, JOB_KEY, path="children"),
-        services=_input.object_map(children, SERVICE_KEY, path="children"),
-    )
+    instance = _Instance.read(request)
+    observed = _Observed.read(_input.section(request, "children"))
     related = _input.object_map(_input.section(request, "related"), CONFIGURATION_KEY, path="related")
-    configuration, cfg_path = _find_configuration(related, configuration_name, namespace)
+    configuration, cfg_path = _find_configuration(related, instance.configuration, instance.namespace)
 
     if configuration is None:
-        qualified = f"{namespace}/{configuration_name}" if namespace else configuration_name
+        qualified = f"{instance.namespace}/{instance.configuration}" if instance.namespace else instance.configuration
         message = f"Configuration {qualified} not found"
-        return {
-            "status": _status(
-                0, observed,
-                condition("ConfigurationFound", False, "ConfigurationNotFound", message),
-                condition("BrokersReady", False, "ConfigurationNotFound", message),
-            ),
-            "children": [],
-        }
+        not_found = condition("ConfigurationFound", False, "ConfigurationNotFound", message)
+        unready = condition("BrokersReady", False, "ConfigurationNotFound", message)
+        return {"status": _status(0, observed, not_found, unready), "children": []}
 
     cfg_spec = _input.get(configuration, "spec", Mapping, path=cfg_path, default={})
     broker_spec_path = f"{cfg_path}.spec.brokerSpec"
@@ -150,43 +158,26 @@ def sync_instance(request: Mapping[str, Any], *, now: datetime) -> CompositeSync
         raise HookInputError(
             broker_spec_path, sorted(broker_spec), "brokerPodSpec and brokerJobSpec are mutually exclusive"
         )
-
     if pod_spec is not None:
-        brokers = _pod_brokers(
-            name=name, namespace=namespace, configuration=configuration_name, shared=shared, nodes=nodes,
-            pod_spec=pod_spec, observed=observed, now=now, path=f"{broker_spec_path}.brokerPodSpec",
-        )
+        path = f"{broker_spec_path}.brokerPodSpec"
+        brokers = _pod_brokers(instance, pod_spec=pod_spec, observed=observed, now=now, path=path)
     elif job_spec is not None:
         cfg_meta = _input.metadata(configuration, path=cfg_path)
         generation = _input.get(cfg_meta, "generation", int, path=f"{cfg_path}.metadata")
-        brokers = _job_broker(
-            name=name, namespace=namespace, configuration=configuration_name, generation=generation,
-            job_spec=job_spec, observed=observed, path=f"{broker_spec_path}.brokerJobSpec",
-        )
+        path = f"{broker_spec_path}.brokerJobSpec"
+        brokers = _job_broker(instance, generation=generation, job_spec=job_spec, observed=observed, path=path)
     else:
-        brokers = _Brokers(condition=condition("BrokersReady", True, "NoBrokerSpec", "Configuration has no brokerSpec"))
+        no_spec = condition("BrokersReady", True, "NoBrokerSpec", "Configuration has no brokerSpec")
+        brokers = _Brokers(condition=no_spec)
 
+    service_path = f"{cfg_path}.spec.instanceServiceSpec"
     service_spec = _input.get(cfg_spec, "instanceServiceSpec", Mapping, path=f"{cfg_path}.spec", default=None)
     if service_spec is not None and (pod_spec is not None or job_spec is not None):
-        service_name = naming.instance_service_name(name)
-        if _services.wanted(
-            observed=observed.services.get(service_name),
-            any_running=observed.any_running(),
-            any_live=observed.any_live(),
-        ):
-            brokers.children.append(
-                _services.service(
-                    name=service_name, namespace=namespace, owner_label=naming.LABEL_INSTANCE, owner=name,
-                    spec=service_spec, path=f"{cfg_path}.spec.instanceServiceSpec",
-                )
-            )
+        brokers.children.extend(_instance_service(instance, spec=service_spec, observed=observed, path=service_path))
 
+    found = condition("ConfigurationFound", True, "Found", f"Configuration {instance.configuration} found")
     response: CompositeSyncResponse = {
-        "status": _status(
-            brokers.desired, observed,
-            condition("ConfigurationFound", True, "Found", f"Configuration {configuration_name} found"),
-            brokers.condition,
-        ),
+        "status": _status(brokers.desired, observed, found, brokers.condition),
         "children": sorted(brokers.children, key=lambda child: (child["kind"], child["metadata"]["name"])),
     }
     if brokers.resync_after_seconds is not None:
@@ -194,38 +185,59 @@ def sync_instance(request: Mapping[str, Any], *, now: datetime) -> CompositeSync
     return response
 
 
+def _instance_service(
+    instance: _Instance, *, spec: Mapping[str, Any], observed: _Observed, path: str
+) -> list[dict[str, Any]]:
+    """`[<instance>-svc]` while a broker runs (rule in hooks._services), else `[]`."""
+    name = naming.instance_service_name(instance.name)
+    if not _services.wanted(
+        observed=observed.services.get(name), any_running=observed.any_running(), any_live=observed.any_live()
+    ):
+        return []
+    service = _services.service(
+        name=name,
+        namespace=instance.namespace,
+        owner_label=naming.LABEL_INSTANCE,
+        owner=instance.name,
+        spec=spec,
+        path=path,
+    )
+    return [service]
+
+
 def _pod_brokers(
+    instance: _Instance,
     *,
-    name: str,
-    namespace: str,
-    configuration: str,
-    shared: bool,
-    nodes: list[str],
     pod_spec: Mapping[str, Any],
     observed: _Observed,
     now: datetime,
     path: str,
 ) -> _Brokers:
     """One broker Pod per target node, minus the ones to replace (module docstring)."""
-    substituted = _brokers.substitute_placeholder(pod_spec, name, path=path)
-    targets = _target_nodes(name=name, shared=shared, nodes=nodes, pods=observed.pods)
+    name, shared = instance.name, instance.shared
+    prepared = _brokers.prepare_pod_spec(pod_spec, name, path=path)
+    targets = _target_nodes(name=name, shared=shared, nodes=instance.nodes, pods=observed.pods)
     children: list[dict[str, Any]] = []
     deadlines: list[float] = []
     ready = 0
     for node in targets:
         pod_name = naming.broker_pod_name(name, shared=shared, node=node)
-        current = observed.pods.get(pod_name)
+        current = observed.pod_states.get(pod_name)
         if current is not None:
-            replace, remaining = _replacement(current, now=now, path=_pod_path(pod_name))
+            replace, remaining = _replacement(current, now=now)
             if replace:
                 continue
             if remaining is not None:
                 deadlines.append(remaining)
-            ready += _observed.is_ready(current, path=_pod_path(pod_name))
+            ready += current.ready
         children.append(
             _brokers.broker_pod(
-                instance=name, namespace=namespace, configuration=configuration, shared=shared, node=node,
-                spec=substituted, path=path,
+                instance=name,
+                namespace=instance.namespace,
+                configuration=instance.configuration,
+                node=node,
+                name=pod_name,
+                spec=prepared,
             )
         )
     message = f"{ready}/{len(targets)} broker Pods ready"
@@ -243,9 +255,7 @@ def _pod_brokers(
     )
 
 
-def _target_nodes(
-    *, name: str, shared: bool, nodes: list[str], pods: Mapping[str, Mapping[str, Any]]
-) -> list[str]:
+def _target_nodes(*, name: str, shared: bool, nodes: list[str], pods: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Nodes that get a broker: every node (shared), or exactly one (local).
 
     A local Instance has one Pod name for any node; with several nodes (not expected) the node of
@@ -263,7 +273,7 @@ def _target_nodes(
     return unique[:1]
 
 
-def _replacement(pod: Mapping[str, Any], *, now: datetime, path: str) -> tuple[bool, float | None]:
+def _replacement(pod: _observed.PodState, *, now: datetime) -> tuple[bool, float | None]:
     """(replace now?, seconds until the Pending grace ends or None) for one observed broker Pod.
 
     Terminating → keep (Metacontroller never updates it; its deletion triggers the next sync).
@@ -271,27 +281,21 @@ def _replacement(pod: Mapping[str, Any], *, now: datetime, path: str) -> tuple[b
     `now - startTime >= 300 s`, else keep and report the time left (capped at 300 s, so a
     startTime in the future cannot postpone the check). Anything else → keep.
     """
-    if _observed.is_terminating(pod):
+    if pod.terminating:
         return False, None
-    phase = _observed.phase(pod, path=path)
-    if phase in _observed.FINISHED_PHASES:
+    if pod.finished:
         return True, None
-    if phase not in (None, _observed.PENDING):
+    if pod.phase not in (None, _observed.PENDING) or pod.start_time is None:
         return False, None
-    started = _observed.start_time(pod, path=path)
-    if started is None:
-        return False, None
-    elapsed = (now - started).total_seconds()
+    elapsed = (now - pod.start_time).total_seconds()
     if elapsed >= PENDING_GRACE_SECONDS:
         return True, None
     return False, min(PENDING_GRACE_SECONDS - elapsed, PENDING_GRACE_SECONDS)
 
 
 def _job_broker(
+    instance: _Instance,
     *,
-    name: str,
-    namespace: str,
-    configuration: str,
     generation: int,
     job_spec: Mapping[str, Any],
     observed: _Observed,
@@ -299,20 +303,22 @@ def _job_broker(
 ) -> _Brokers:
     """The single broker Job; its condition comes from the observed Job of that name."""
     job = _brokers.broker_job(
-        instance=name, namespace=namespace, configuration=configuration, generation=generation,
-        job_spec=job_spec, path=path,
+        instance=instance.name,
+        namespace=instance.namespace,
+        configuration=instance.configuration,
+        generation=generation,
+        job_spec=job_spec,
+        path=path,
     )
     job_name = job["metadata"]["name"]
-    current = observed.jobs.get(job_name)
-    job_path = _job_path(job_name)
-    finished = None if current is None else _observed.job_condition(current, path=job_path)
+    current = observed.job_states.get(job_name)
     if current is None:
         ready_condition = condition("BrokersReady", False, "JobNotStarted", f"Job {job_name} not observed yet")
-    elif finished == "Complete":
+    elif current.finished == "Complete":
         ready_condition = condition("BrokersReady", True, "JobComplete", f"Job {job_name} complete")
-    elif finished == "Failed":
+    elif current.finished == "Failed":
         ready_condition = condition("BrokersReady", False, "JobFailed", f"Job {job_name} failed")
-    elif _observed.job_is_running(current, path=job_path):
+    elif current.running:
         ready_condition = condition("BrokersReady", True, "JobRunning", f"Job {job_name} has ready Pods")
     else:
         ready_condition = condition("BrokersReady", False, "JobPending", f"Job {job_name} has no ready Pods")

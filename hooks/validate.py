@@ -53,7 +53,11 @@ def review_configuration(review: Mapping[str, Any]) -> dict[str, Any]:
     obj = request.get("object")
     if obj is None or (isinstance(obj, Mapping) and not obj):
         return _answer(api_version, uid, denial=NO_DATA_MESSAGE)
-    if not isinstance(obj, Mapping) or obj.get("apiVersion") != naming.API_VERSION or obj.get("kind") != "Configuration":
+    if (
+        not isinstance(obj, Mapping)
+        or obj.get("apiVersion") != naming.API_VERSION
+        or obj.get("kind") != "Configuration"
+    ):
         return _answer(api_version, uid, denial=_not_a_configuration(obj))
 
     problems = validation.validate_configuration(obj)
@@ -78,13 +82,17 @@ _SHORT_MAX_CHARS = 60
 
 
 def _short(value: Any) -> str:
-    text = repr(value) if isinstance(value, (str, int, float, bool, type(None))) else _JSON_TYPE_NAMES.get(
-        type(value), "an object"
+    text = (
+        repr(value)
+        if isinstance(value, (str, int, float, bool, type(None)))
+        else _JSON_TYPE_NAMES.get(type(value), "an object")
     )
     return text if len(text) <= _SHORT_MAX_CHARS else text[: _SHORT_MAX_CHARS - 3] + "..."
 
 
-def _answer(api_version: str, uid: str, *, denial: str | None = None, warnings: list[str] | None = None) -> dict[str, Any]:
+def _answer(
+    api_version: str, uid: str, *, denial: str | None = None, warnings: list[str] | None = None
+) -> dict[str, Any]:
     response: dict[str, Any] = {"uid": uid, "allowed": denial is None}
     if denial is not None:
         response["status"] = {"code": DENIED_STATUS_CODE, "message": denial}

@@ -102,3 +102,4 @@ class KeyedQueue(Generic[K]):
             slot.backoff = self._backoff_initial
             if again is not None:
                 self.trigger(key, after=again)
+            await asyncio.sleep(0)  # let others run even if the key is due again at once

@@ -426,9 +426,10 @@ class ConfigurationController:
         namespace, name = state.key
         uid = (state.obj.get("metadata") or {}).get("uid")
         now = self._wall_clock()
-        if conditions.with_discovery_condition(copy.deepcopy(state.obj), node=self.node, status=status,
-                                               now=now) is None and status.ok:
-            state.reported = signature
+        wrote_failure = state.reported is not None and not state.reported[0]
+        if status.ok and not wrote_failure and conditions.with_discovery_condition(
+                copy.deepcopy(state.obj), node=self.node, status=status, now=now) is None:
+            state.reported = signature  # healthy, and no report of ours on the object we last saw
             return
 
         def mutate(current: Obj | None) -> Obj | None:
@@ -438,8 +439,10 @@ class ConfigurationController:
 
         log = ContextAdapter(logger, {"configuration": f"{namespace}/{name}", "node": self.node})
         try:
-            await updating.read_modify_write(self.kube, CONFIGURATIONS, name, namespace, mutate,
-                                             subresource="status")
+            written = await updating.read_modify_write(self.kube, CONFIGURATIONS, name, namespace, mutate,
+                                                       subresource="status")
+            if written is not None and state.obj is not None:
+                state.obj = written
         except kube_errors.KubeError as exc:
             log.warning("could not write the %s condition: %s", conditions.CONDITION_TYPE, exc)
         state.reported = signature

@@ -76,7 +76,6 @@ class DiscoveryServicer(pb_grpc.DiscoveryHandlerServicer):
             logger.warning("%s: invalid discoveryDetails: %s", self.handler.name, exc)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except asyncio.CancelledError:
-            logger.info("%s: the agent dropped a Discover stream; registering again", self.handler.name)
             self.on_dropped()
             raise
         except Exception as exc:  # request handler boundary: report, never crash the server
@@ -112,8 +111,15 @@ async def serve_handler(handler: DiscoveryHandler, *, directory: str | os.PathLi
     directory = Path(directory)
     stopper = stopper or Stopper()
     dropped = asyncio.Event()
+    stopping = False
+
+    def stream_dropped() -> None:
+        if not stopping:
+            logger.info("%s: the agent dropped a Discover stream; registering again", handler.name)
+            dropped.set()
+
     server = grpc.aio.server()
-    pb_grpc.add_DiscoveryHandlerServicer_to_server(DiscoveryServicer(handler, dropped.set), server)
+    pb_grpc.add_DiscoveryHandlerServicer_to_server(DiscoveryServicer(handler, stream_dropped), server)
     socket_path: Path | None = None
     if pod_ip:
         host = f"[{pod_ip}]" if ":" in pod_ip else pod_ip
@@ -143,6 +149,7 @@ async def serve_handler(handler: DiscoveryHandler, *, directory: str | os.PathLi
         if keeper in done:
             keeper.result()  # re-raise its failure
     finally:
+        stopping = True
         keeper.cancel()
         await asyncio.gather(keeper, return_exceptions=True)
         await server.stop(STOP_GRACE_SECONDS)

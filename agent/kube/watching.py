@@ -22,7 +22,8 @@ from agent.kube import errors
 from agent.kube.client import KubeClient
 from agent.kube.resources import ResourceKind
 
-__all__ = ["WatchEvent", "watch_objects", "object_key", "RECONNECT_BACKOFF_SECONDS"]
+__all__ = ["WatchEvent", "watch_objects", "object_key", "RECONNECT_BACKOFF_SECONDS", "WATCH_TIMEOUT_SECONDS",
+           "ADDED", "MODIFIED", "DELETED", "LISTED"]
 
 logger = logging.getLogger(__name__)
 
@@ -168,5 +169,5 @@ def _shutdown(response: Any) -> None:
     """Unblock the watch thread's read so it ends now instead of at the server timeout."""
     try:
         response.shutdown()
-    except (AttributeError, OSError):
-        pass
+    except (AttributeError, OSError, RuntimeError, ValueError):
+        pass  # already released or closed (the stream ended by itself): nothing to unblock

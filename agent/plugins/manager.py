@@ -43,7 +43,7 @@ from agent.plugins.instance_plugin import InstancePlugin
 from agent.plugins.instances import InstanceStore, KubeInstances
 from agent.plugins.plugin import DevicePlugin
 from agent.plugins.reclaiming import HeldClaim, SlotReclaimer
-from agent.plugins.serving import PluginServer
+from agent.plugins.serving import REGISTRATION_CONCURRENCY, PluginServer
 from agent.plugins.settings import PluginSettings
 
 __all__ = ["PluginManager"]
@@ -75,6 +75,7 @@ class PluginManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._serving = False
         self._stopper: Stopper | None = None
+        self._registrations = asyncio.Semaphore(REGISTRATION_CONCURRENCY)
         self.started = asyncio.Event()
         """Set once start-up reconciliation is done and the plugins are being served."""
 
@@ -219,7 +220,7 @@ class PluginManager:
     def _start_server(self, plugin: DevicePlugin) -> None:
         if not self._serving or id(plugin) in self._servers:
             return
-        server = PluginServer(plugin, settings=self._settings)
+        server = PluginServer(plugin, settings=self._settings, registrations=self._registrations)
         task = self._spawn(server.run(), f"plugin-{plugin.resource_name}", long_lived=False)
         self._servers[id(plugin)] = (server, task)
 

@@ -27,7 +27,7 @@ class PublishedDevices:
     def __init__(self, devices: DeviceList = ()) -> None:
         self._devices = devices
         self._version = 0
-        self._changed = asyncio.Event()
+        self._changed: asyncio.Event | None = None  # created by the first watcher (saves memory per plugin)
 
     @property
     def current(self) -> DeviceList:
@@ -40,8 +40,9 @@ class PublishedDevices:
             return False
         self._devices = devices
         self._version += 1
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
         return True
 
     async def updates(self) -> AsyncIterator[DeviceList]:
@@ -49,12 +50,13 @@ class PublishedDevices:
         the consumer was busy collapse into the newest one). Never ends by itself."""
         seen = -1
         while True:
-            changed = self._changed
             if self._version != seen:
                 seen = self._version
                 yield self._devices
                 continue
-            await changed.wait()
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            await self._changed.wait()
 
 
 class DevicePlugin(abc.ABC):

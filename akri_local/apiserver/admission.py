@@ -299,14 +299,12 @@ class WebhookDispatcher:
         if response["allowed"]:
             return warnings
         status = response.get("status") or {}
-        code = status.get("code") if isinstance(status.get("code"), int) else 400
+        code = status["code"] if isinstance(status.get("code"), int) else 400
         denied = f'admission webhook "{name}" denied the request'
         explanation = status.get("message") or status.get("reason")
         message = f"{denied}: {explanation}" if explanation else f"{denied} without explanation"
-        error = errors.ApiError(message, code=max(code, 400), reason=str(status.get("reason") or ""),
-                                details=status.get("details"))
-        error.warnings = warnings  # type: ignore[attr-defined]
-        raise error
+        raise errors.ApiError(message, code=max(code, 400), reason=str(status.get("reason") or ""),
+                              details=status.get("details"), warnings=warnings)
 
     def validate(self, request: AdmissionRequest) -> list[str]:
         """Run every matching webhook; returns the collected warnings.

@@ -16,30 +16,27 @@ between (otherwise recompute; a resourceVersion given by the client turns that i
 
 from __future__ import annotations
 
-import base64
 import copy
 import dataclasses
 import ipaddress
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from akri_local.apiserver import admission, errors, kinds, meta, patching, registry, selectors
+from akri_local.apiserver import admission, deleting, errors, kinds, listing, meta, patching, registry
+from akri_local.apiserver.deleting import DeleteOptions
 from akri_local.apiserver.kinds import ResourceType
-from akri_local.apiserver.store import ADDED, DELETED, MODIFIED, Event, Store, Watcher
+from akri_local.apiserver.listing import ListOptions
+from akri_local.apiserver.store import Store
 
-__all__ = ["Api", "DeleteOptions", "ListOptions", "Result", "WatchStream"]
+__all__ = ["Api", "DeleteOptions", "ListOptions", "Result"]
 
 logger = logging.getLogger(__name__)
 
 MAX_UPDATE_ATTEMPTS = 16
 MAX_GENERATE_NAME_ATTEMPTS = 8
-DEFAULT_POD_GRACE_SECONDS = 30
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-ORPHAN_FINALIZER = "orphan"
-FOREGROUND_FINALIZER = "foregroundDeletion"
-INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+_CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 _SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 _SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                 "generation")
@@ -54,29 +51,6 @@ class Result:
     warnings: list[str] = dataclasses.field(default_factory=list)
 
 
-@dataclasses.dataclass(frozen=True)
-class ListOptions:
-    """Query options of list/watch/deletecollection (already parsed)."""
-
-    label_selector: selectors.LabelSelector = selectors.LabelSelector()
-    field_selector: selectors.FieldSelector = selectors.FieldSelector()
-    limit: int = 0
-    continue_token: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class DeleteOptions:
-    """``DeleteOptions``: gracePeriodSeconds (None = kind default), propagationPolicy
-    (Background/Foreground/Orphan or None), preconditions (uid / resourceVersion), dryRun."""
-
-    grace_period_seconds: int | None = None
-    propagation_policy: str | None = None
-    orphan_dependents: bool | None = None
-    precondition_uid: str | None = None
-    precondition_resource_version: str | None = None
-    dry_run: bool = False
-
-
 def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     """``obj["metadata"]``, created when absent."""
     value = obj.get("metadata")
@@ -86,97 +60,10 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-def _deleting(obj: dict[str, Any]) -> bool:
-    """True when ``obj`` carries a deletionTimestamp."""
-    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
-
-
 def _spec_part(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     """What ``generation`` tracks: everything but metadata (and status with a subresource)."""
     skip = {"metadata", "status"} if rt.status else {"metadata"}
     return {k: v for k, v in obj.items() if k not in skip and k not in ("apiVersion", "kind")}
-
-
-def _decode_continue(token: str) -> str:
-    """The last returned key encoded in a continue token; BadRequest when malformed."""
-    try:
-        return str(json.loads(base64.urlsafe_b64decode(token.encode()))["start"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise errors.BadRequest(f"continue key is not valid: {exc}") from exc
-
-
-class WatchStream:
-    """Filtered watch events for one request (namespace, label and field selectors).
-
-    :meth:`next` returns a ``{"type", "object"}`` event dict, ``None`` when idle for the given
-    time, or :data:`Watcher.CLOSED`. Selector transitions follow the watch cache: an object
-    that starts matching arrives as ADDED, one that stops matching as DELETED.
-    """
-
-    def __init__(self, api: Api, rt: ResourceType, namespace: str | None, options: ListOptions,
-                 watcher: Watcher, *, initial_events_end: bool) -> None:
-        self._api = api
-        self._rt = rt
-        self._namespace = namespace
-        self._options = options
-        self._watcher = watcher
-        self._pending_initial_end = initial_events_end
-
-    def _matches(self, obj: dict[str, Any] | None) -> bool:
-        if obj is None:
-            return False
-        return self._api._matches(self._rt, obj, self._namespace, self._options)
-
-    def _translate(self, event: Event) -> dict[str, Any] | None:
-        now, before = self._matches(event.object), self._matches(event.previous)
-        if event.type == ADDED:
-            kind = ADDED if now else None
-        elif event.type == DELETED:
-            kind = DELETED if before or now else None
-        elif now and before:
-            kind = MODIFIED
-        elif now:
-            kind = ADDED
-        elif before:
-            kind = DELETED
-        else:
-            kind = None
-        if kind is None:
-            return None
-        return {"type": kind, "object": self._api._output(self._rt, event.object)}
-
-    def next(self, timeout: float) -> Any:
-        """The next matching event dict, None when idle ``timeout`` seconds, or CLOSED."""
-        while True:
-            item = self._watcher.next_event(timeout)
-            if item is Watcher.CLOSED or item is Watcher.IDLE:
-                return item
-            event = self._translate(item)
-            if event is not None:
-                return event
-
-    def bookmark(self) -> dict[str, Any] | None:
-        """A BOOKMARK event at the current revision, or None while events are still queued."""
-        revision = self._api.store.idle_revision(self._watcher)
-        if revision is None:
-            return None
-        body: dict[str, Any] = {"kind": self._rt.kind, "apiVersion": self._rt.api_version,
-                                "metadata": {"resourceVersion": str(revision)}}
-        return {"type": "BOOKMARK", "object": body}
-
-    def initial_events_end(self) -> dict[str, Any] | None:
-        """The ``k8s.io/initial-events-end`` BOOKMARK once (sendInitialEvents), else None."""
-        if not self._pending_initial_end:
-            return None
-        event = self.bookmark()
-        if event is not None:
-            self._pending_initial_end = False
-            event["object"]["metadata"]["annotations"] = {INITIAL_EVENTS_END: "true"}
-        return event
-
-    def close(self) -> None:
-        """Release the underlying subscription."""
-        self._watcher.close()
 
 
 class Api:
@@ -206,7 +93,7 @@ class Api:
                 self.create(ns_type, None, {"metadata": {"name": name}})
 
     def _webhook_configurations(self) -> list[dict[str, Any]]:
-        items, _ = self.store.list(("admissionregistration.k8s.io", "validatingwebhookconfigurations"))
+        items, _ = self.store.list_objects(("admissionregistration.k8s.io", "validatingwebhookconfigurations"))
         return items
 
     def _namespace_labels(self, namespace: str) -> dict[str, str] | None:
@@ -223,26 +110,14 @@ class Api:
             self._next_ip += 1
         return str(address)
 
-    def _output(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-        """The object as served at ``rt``'s version (a copy; custom resources get their
-        apiVersion rewritten, the None conversion strategy)."""
-        out = copy.deepcopy(obj)
+    def _output(self, rt: ResourceType, obj: dict[str, Any], *, shared: bool = True) -> dict[str, Any]:
+        """The object as served at ``rt``'s version (custom resources get their apiVersion
+        rewritten: the None conversion strategy). ``shared`` objects (stored, in events) are
+        copied first; pass False for a private copy the store already made."""
+        out = copy.deepcopy(obj) if shared else obj
         out["apiVersion"] = rt.api_version
         out["kind"] = rt.kind
         return out
-
-    def _matches(self, rt: ResourceType, obj: dict[str, Any], namespace: str | None,
-                 options: ListOptions) -> bool:
-        obj_meta = obj.get("metadata") or {}
-        if namespace is not None and obj_meta.get("namespace", "") != namespace:
-            return False
-        return (options.label_selector.matches(obj_meta.get("labels"))
-                and options.field_selector.matches(kinds.field_values(rt, obj)))
-
-    def _check_field_selector(self, rt: ResourceType, options: ListOptions) -> None:
-        unsupported = options.field_selector.fields - kinds.supported_field_labels(rt)
-        if unsupported:
-            raise errors.BadRequest(f'field label not supported: {sorted(unsupported)[0]}')
 
     # --------------------------------------------------------------------------- reads
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> Result:
@@ -250,33 +125,32 @@ class Api:
         obj = self.store.get(rt.group_resource, namespace or "", name)
         if obj is None:
             raise errors.NotFound.object(rt.plural, rt.group, name)
-        return Result(self._output(rt, obj))
+        return Result(self._output(rt, obj, shared=False))
 
     def list(self, rt: ResourceType, namespace: str | None, options: ListOptions) -> Result:
         """LIST (one namespace or all); honours selectors, ``limit`` and ``continue``."""
-        self._check_field_selector(rt, options)
-        items, revision = self.store.list(rt.group_resource, namespace)
-        items = [obj for obj in items if self._matches(rt, obj, namespace, options)]
+        listing.check_field_selector(rt, options)
+        items, revision = self.store.list_objects(rt.group_resource, namespace)
+        items = [obj for obj in items if listing.matches(rt, obj, namespace, options)]
         list_meta: dict[str, Any] = {"resourceVersion": str(revision)}
         if options.continue_token:
-            start = _decode_continue(options.continue_token)
+            after = listing.decode_continue(options.continue_token)
             items = [obj for obj in items
-                     if f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}" > start]
+                     if (obj["metadata"].get("namespace", ""), obj["metadata"]["name"]) > after]
         if options.limit and len(items) > options.limit:
             last = items[options.limit - 1]["metadata"]
-            token = json.dumps({"start": f"{last.get('namespace', '')}/{last['name']}"})
-            list_meta["continue"] = base64.urlsafe_b64encode(token.encode()).decode()
+            list_meta["continue"] = listing.encode_continue(last.get("namespace", ""), last["name"])
             list_meta["remainingItemCount"] = len(items) - options.limit
             items = items[: options.limit]
         return Result({"apiVersion": rt.api_version, "kind": rt.list_kind, "metadata": list_meta,
-                       "items": [self._output(rt, obj) for obj in items]})
+                       "items": [self._output(rt, obj, shared=False) for obj in items]})
 
     def watch(self, rt: ResourceType, namespace: str | None, options: ListOptions, *,
-              resource_version: str, send_initial_events: bool) -> WatchStream:
+              resource_version: str, send_initial_events: bool) -> listing.WatchStream:
         """Open a watch. ``resource_version`` "" or "0" starts with ADDED for every current
         object, otherwise replays history after it. Raises :class:`errors.Gone` (410) when it
         is too old, BadRequest when it is not a number."""
-        self._check_field_selector(rt, options)
+        listing.check_field_selector(rt, options)
         since: int | None = None
         if resource_version not in ("", "0") and not send_initial_events:
             try:
@@ -284,8 +158,9 @@ class Api:
             except ValueError as exc:
                 raise errors.BadRequest(f"invalid resource version: {resource_version!r}") from exc
         watcher = self.store.watch(rt.group_resource, since)
-        return WatchStream(self, rt, namespace, options, watcher,
-                           initial_events_end=send_initial_events)
+        return listing.WatchStream(store=self.store, watcher=watcher, rt=rt, namespace=namespace,
+                                   options=options, output=lambda obj: self._output(rt, obj),
+                                   initial_events_end=send_initial_events)
 
     # -------------------------------------------------------------------------- checks
     def _check_body(self, rt: ResourceType, body: Any, namespace: str | None,
@@ -336,7 +211,7 @@ class Api:
         """Raise Invalid with every problem of the object about to be stored."""
         causes = meta.validate_object_meta(obj.get("metadata"), dns_label=rt.dns_label_names)
         causes += kinds.validate_object(rt, obj)
-        if rt.group_resource == ("apiextensions.k8s.io", "customresourcedefinitions"):
+        if rt.group_resource == _CRDS:
             causes += registry.validate_crd(obj)
         if rt.schema is not None:
             causes += rt.schema.validate(obj)
@@ -351,7 +226,7 @@ class Api:
         ns = self.store.get(("", "namespaces"), "", namespace or "")
         if ns is None:
             raise errors.NotFound.object("namespaces", "", namespace or "")
-        if _deleting(ns):
+        if deleting.is_deleting(ns):
             raise errors.Forbidden(
                 f'{rt.plural} "{name}" is forbidden: unable to create new content in namespace '
                 f"{namespace} because it is being terminated",
@@ -363,8 +238,8 @@ class Api:
         """Custom resources cannot be created while their CRD is terminating."""
         if rt.crd is None:
             return
-        crd = self.store.get(("apiextensions.k8s.io", "customresourcedefinitions"), "", rt.crd)
-        if crd is None or _deleting(crd):
+        crd = self.store.get(_CRDS, "", rt.crd)
+        if crd is None or deleting.is_deleting(crd):
             raise errors.MethodNotAllowed(
                 "create not allowed while custom resource definition is terminating")
 
@@ -390,7 +265,7 @@ class Api:
             raise errors.Invalid.fields(rt.kind, rt.group, "", [errors.FieldCause(
                 "metadata.name", "Required value: name or generateName is required",
                 "FieldValueRequired")])
-        if rt.group_resource == ("apiextensions.k8s.io", "customresourcedefinitions"):
+        if rt.group_resource == _CRDS:
             self._validate(rt, obj)
             obj["status"] = registry.crd_status(obj, None, obj_meta["creationTimestamp"])
             finalizers = obj_meta.setdefault("finalizers", [])
@@ -409,6 +284,8 @@ class Api:
                 with self.store.lock:
                     self._check_namespace(rt, namespace, obj_meta["name"])
                     stored = self.store.create(rt.group_resource, obj)
+                    if rt.group_resource == _CRDS:
+                        self.types.apply_crd(stored)  # served before anyone sees it Established
                 break
             except KeyError:
                 if not generated:
@@ -416,8 +293,6 @@ class Api:
                 obj_meta["name"] = meta.generate_name(str(obj_meta["generateName"]))
         else:
             raise errors.AlreadyExists.object(rt.plural, rt.group, obj_meta["name"])
-        if rt.group_resource == ("apiextensions.k8s.io", "customresourcedefinitions"):
-            self.types.apply_crd(stored)
         logger.debug("created %s %s/%s", rt.plural, namespace or "", obj_meta["name"])
         return Result(self._output(rt, stored), 201, warnings)
 
@@ -457,7 +332,7 @@ class Api:
                 (current.get("spec") or {}).get("finalizers") or [])
         obj = self._normalise(rt, obj)
         causes = kinds.prepare_update(rt, obj, current)
-        if _deleting(current):
+        if deleting.is_deleting(current):
             added = set(obj["metadata"].get("finalizers") or []) - set(cur_meta.get("finalizers") or [])
             if added:
                 causes.append(errors.FieldCause(
@@ -466,7 +341,7 @@ class Api:
                     "FieldValueForbidden"))
         if causes:
             raise errors.Invalid.fields(rt.kind, rt.group, cur_meta["name"], causes)
-        if rt.group_resource == ("apiextensions.k8s.io", "customresourcedefinitions"):
+        if rt.group_resource == _CRDS:
             self._validate(rt, obj)
             obj["status"] = registry.crd_status(obj, current.get("status"), meta.now_rfc3339())
         if _spec_part(rt, obj) != _spec_part(rt, current):
@@ -474,19 +349,10 @@ class Api:
         self._validate(rt, obj)
         return obj
 
-    def _removable(self, rt: ResourceType, obj: dict[str, Any]) -> bool:
-        """Whether a deleting object may now leave storage (finalizers done, grace over)."""
-        obj_meta = obj["metadata"]
-        if not obj_meta.get("deletionTimestamp") or obj_meta.get("finalizers"):
-            return False
-        if rt.group_resource == ("", "namespaces") and (obj.get("spec") or {}).get("finalizers"):
-            return False
-        return not obj_meta.get("deletionGracePeriodSeconds")
-
     def _remove(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
         """Take an object out of storage (caller holds the store lock); CRD side effects."""
         final = self.store.remove(rt.group_resource, namespace, name)
-        if rt.group_resource == ("apiextensions.k8s.io", "customresourcedefinitions"):
+        if rt.group_resource == _CRDS:
             self._purge_crd(final)
         logger.debug("removed %s %s/%s", rt.plural, namespace, name)
         return final
@@ -496,7 +362,7 @@ class Api:
         spec = crd.get("spec") or {}
         plural = (spec.get("names") or {}).get("plural", "")
         gr = (spec.get("group", ""), plural)
-        items, _ = self.store.list(gr)
+        items, _ = self.store.list_objects(gr)
         for obj in items:
             self.store.remove(gr, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
         self.types.remove_crd(crd["metadata"]["name"])
@@ -525,7 +391,7 @@ class Api:
             wanted_rv = (requested.get("metadata") or {}).get("resourceVersion") or ""
             if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
                 raise errors.Conflict.stale(rt.plural, rt.group, name)
-            if not wanted_rv and not rt.allow_unconditional_update and not subresource:
+            if not wanted_rv and not rt.allow_unconditional_update:
                 raise errors.Invalid.fields(rt.kind, rt.group, name, [errors.FieldCause(
                     "metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")])
             obj = self._prepare_update(rt, requested, current, subresource)
@@ -541,11 +407,10 @@ class Api:
                 if latest is None or latest["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"]:
                     continue  # changed meanwhile: recompute (a stale explicit rv then fails)
                 stored = self.store.update(gr, obj)
-                if self._removable(rt, stored):
+                if deleting.removable(rt, stored):
                     stored = self._remove(rt, ns, name)
-            if rt.group_resource == ("apiextensions.k8s.io", "customresourcedefinitions") \
-                    and not _deleting(stored):
-                self.types.apply_crd(stored)
+                elif rt.group_resource == _CRDS and not deleting.is_deleting(stored):
+                    self.types.apply_crd(stored)
             return Result(self._output(rt, stored), 200, warnings)
         raise errors.Conflict.stale(rt.plural, rt.group, name)
 
@@ -601,88 +466,17 @@ class Api:
                                        dry_run=dry_run, create=create)
 
     # -------------------------------------------------------------------------- delete
-    def _grace_seconds(self, rt: ResourceType, obj: dict[str, Any], options: DeleteOptions) -> int:
-        """Graceful deletion period: pods bound to a node wait for their kubelet."""
-        if rt.group_resource != ("", "pods"):
-            return 0
-        spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
-            return 0
-        if options.grace_period_seconds is not None:
-            return max(0, options.grace_period_seconds)
-        grace = spec.get("terminationGracePeriodSeconds")
-        return int(grace) if isinstance(grace, int) and grace >= 0 else DEFAULT_POD_GRACE_SECONDS
-
-    def _policy(self, rt: ResourceType, options: DeleteOptions) -> str:
-        """Effective propagation policy (explicit, orphanDependents, then the kind default)."""
-        if options.propagation_policy:
-            if options.propagation_policy not in ("Background", "Foreground", "Orphan"):
-                raise errors.Invalid(f'propagationPolicy: Unsupported value: '
-                                     f'"{options.propagation_policy}": supported values: '
-                                     '"Foreground", "Background", "Orphan"')
-            return options.propagation_policy
-        if options.orphan_dependents is not None:
-            return "Orphan" if options.orphan_dependents else "Background"
-        return rt.default_propagation
-
-    def _deleted_response(self, rt: ResourceType, final: dict[str, Any]) -> dict[str, Any]:
-        """What an immediate delete answers: the object, or a Success Status."""
-        if rt.return_deleted_object:
-            return self._output(rt, final)
-        details: dict[str, Any] = {"name": final["metadata"]["name"], "kind": rt.plural,
-                                   "uid": final["metadata"].get("uid")}
-        if rt.group:
-            details["group"] = rt.group
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": details}
-
-    def _deletion_state(self, rt: ResourceType, current: dict[str, Any],
-                        options: DeleteOptions) -> dict[str, Any] | None:
-        """The object to store for a graceful/finalized deletion, or None to remove it now."""
-        obj = copy.deepcopy(current)
-        obj_meta = obj["metadata"]
-        finalizers = list(obj_meta.get("finalizers") or [])
-        policy = self._policy(rt, options)
-        wanted = {"Orphan": ORPHAN_FINALIZER, "Foreground": FOREGROUND_FINALIZER}.get(policy)
-        for finalizer in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER):
-            if finalizer != wanted and finalizer in finalizers and options.propagation_policy:
-                finalizers.remove(finalizer)
-        if wanted and wanted not in finalizers and self.store.dependents(obj_meta["uid"]):
-            finalizers.append(wanted)
-        if finalizers:
-            obj_meta["finalizers"] = finalizers
-        else:
-            obj_meta.pop("finalizers", None)
-        grace = self._grace_seconds(rt, current, options)
-        if _deleting(current):
-            old_grace = int(obj_meta.get("deletionGracePeriodSeconds") or 0)
-            if grace < old_grace:
-                obj_meta["deletionGracePeriodSeconds"] = grace
-                obj_meta["deletionTimestamp"] = meta.now_rfc3339(grace)
-            return None if self._removable(rt, obj) else obj
-        namespace_like = rt.group_resource == ("", "namespaces")
-        if not finalizers and grace == 0 and not namespace_like:
-            return None
-        obj_meta["deletionTimestamp"] = meta.now_rfc3339(grace)
-        obj_meta["deletionGracePeriodSeconds"] = grace
-        obj_meta["generation"] = int(obj_meta.get("generation") or 0) + 1
-        if namespace_like:
-            obj.setdefault("status", {})["phase"] = "Terminating"
-        if rt.group_resource == ("apiextensions.k8s.io", "customresourcedefinitions"):
-            conditions = obj.setdefault("status", {}).setdefault("conditions", [])
-            conditions.append({"type": "Terminating", "status": "True",
-                               "reason": "InstanceDeletionPending",
-                               "message": "CustomResourceDefinition marked for deletion",
-                               "lastTransitionTime": meta.now_rfc3339()})
-        return None if self._removable(rt, obj) else obj
+    def _deleted_body(self, rt: ResourceType, final: dict[str, Any]) -> dict[str, Any]:
+        return deleting.deleted_response(rt, final) or self._output(rt, final)
 
     def delete(self, rt: ResourceType, namespace: str | None, name: str,
-               options: DeleteOptions = DeleteOptions()) -> Result:
+               options: DeleteOptions | None = None) -> Result:
         """DELETE one object (preconditions, grace period, propagation policy, finalizers).
 
         Immediate removal answers with the object (pods, services) or a Success Status;
         a deletion left pending answers with the object carrying its deletionTimestamp.
         """
+        options = options or DeleteOptions()
         gr, ns = rt.group_resource, namespace or ""
         for _ in range(MAX_UPDATE_ATTEMPTS):
             current = self.store.get(gr, ns, name)
@@ -701,21 +495,22 @@ class Api:
                     f"{options.precondition_resource_version}, ResourceVersion in object meta: "
                     f"{cur_meta['resourceVersion']}",
                     details={"name": name, "kind": rt.plural, "group": rt.group})
-            pending = self._deletion_state(rt, current, options)
+            pending = deleting.deletion_state(rt, current, options,
+                                              has_dependents=bool(self.store.dependents(cur_meta["uid"])))
             if pending is not None and pending == current:
                 return Result(self._output(rt, current))
             warnings = self.webhooks.validate(admission.AdmissionRequest(
                 "DELETE", rt, "", ns, name, None, current, options.dry_run))
             if options.dry_run:
-                body = self._output(rt, pending) if pending else self._deleted_response(rt, current)
-                return Result(body, 200, warnings)
+                return Result(self._output(rt, pending) if pending else
+                              self._deleted_body(rt, current), 200, warnings)
             with self.store.lock:
                 latest = self.store.get(gr, ns, name)
                 if latest is None or latest["metadata"]["resourceVersion"] != cur_meta["resourceVersion"]:
                     continue
                 if pending is None:
                     final = self._remove(rt, ns, name)
-                    return Result(self._deleted_response(rt, final), 200, warnings)
+                    return Result(self._deleted_body(rt, final), 200, warnings)
                 stored = self.store.update(gr, pending)
             return Result(self._output(rt, stored), 200, warnings)
         raise errors.Conflict.stale(rt.plural, rt.group, name)
@@ -748,7 +543,7 @@ class Api:
             current = self.store.get(gr, ns, name)
             if current is None:
                 raise errors.NotFound.object(rt.plural, rt.group, name)
-            if _deleting(current):
+            if deleting.is_deleting(current):
                 raise errors.Conflict(f"pod {name} is being deleted, cannot be assigned to a host")
             spec = current.setdefault("spec", {})
             if spec.get("nodeName"):

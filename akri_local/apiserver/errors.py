@@ -42,17 +42,20 @@ __all__ = [
 class ApiError(Exception):
     """An API failure with its HTTP ``code``, Kubernetes ``reason`` and human ``message``.
 
-    ``details`` is the optional ``Status.details`` mapping (name, group, kind, causes).
+    ``details`` is the optional ``Status.details`` mapping (name, group, kind, causes);
+    ``warnings`` are admission warnings to send as ``Warning`` headers with the error.
     """
 
     code = 500
     reason = "InternalError"
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None,
-                 code: int | None = None, reason: str | None = None) -> None:
+                 code: int | None = None, reason: str | None = None,
+                 warnings: list[str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.warnings = list(warnings or [])
         if code is not None:
             self.code = code
         if reason is not None:

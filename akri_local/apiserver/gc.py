@@ -28,7 +28,8 @@ import time
 from typing import Any
 
 from akri_local.apiserver import errors, kinds
-from akri_local.apiserver.api import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, Api, DeleteOptions
+from akri_local.apiserver.api import Api
+from akri_local.apiserver.deleting import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, DeleteOptions
 from akri_local.apiserver.store import DELETED, Event, GroupResource
 
 __all__ = ["GarbageCollector", "RETRY_DELAY_SECONDS"]
@@ -36,6 +37,7 @@ __all__ = ["GarbageCollector", "RETRY_DELAY_SECONDS"]
 logger = logging.getLogger(__name__)
 
 RETRY_DELAY_SECONDS = 0.2
+MAX_ITEM_ATTEMPTS = 50
 MAX_FINALIZER_ATTEMPTS = 10
 _NAMESPACES: GroupResource = ("", "namespaces")
 _CRDS: GroupResource = ("apiextensions.k8s.io", "customresourcedefinitions")
@@ -51,6 +53,7 @@ class GarbageCollector:
         self._ready: list[tuple[float, int, Item]] = []
         self._queued: set[Item] = set()
         self._counter = itertools.count()
+        self._attempts: dict[Item, int] = {}
         self._terminating_namespaces: set[str] = set()
         self._terminating_crds: dict[GroupResource, str] = {}
         self._stopping = False
@@ -127,12 +130,23 @@ class GarbageCollector:
                 self._queued.discard(item)
             try:
                 self._process(item)
-            except (errors.Conflict, errors.InternalError, errors.Forbidden) as exc:
-                logger.debug("gc item %s failed (%s); retrying", item, exc)
-                self._enqueue(item, RETRY_DELAY_SECONDS)
-            except Exception:  # task guard: keep the collector alive, retry later
-                logger.exception("gc item %s failed; retrying", item)
-                self._enqueue(item, RETRY_DELAY_SECONDS)
+                self._attempts.pop(item, None)
+            except Exception as exc:  # task guard: keep the collector alive, retry a while
+                self._retry(item, exc)
+
+    def _retry(self, item: Item, exc: Exception) -> None:
+        """Requeue a failed item after RETRY_DELAY_SECONDS, at most MAX_ITEM_ATTEMPTS times."""
+        attempts = self._attempts.get(item, 0) + 1
+        if attempts >= MAX_ITEM_ATTEMPTS:
+            self._attempts.pop(item, None)
+            logger.error("gc item %s failed %d times, giving up: %s", item, attempts, exc)
+            return
+        self._attempts[item] = attempts
+        if isinstance(exc, errors.ApiError):
+            logger.debug("gc item %s failed (%s); retry #%d", item, exc, attempts)
+        else:
+            logger.warning("gc item %s failed; retry #%d", item, attempts, exc_info=exc)
+        self._enqueue(item, RETRY_DELAY_SECONDS)
 
     # ---------------------------------------------------------------------- processing
     def _process(self, item: Item) -> None:
@@ -256,7 +270,7 @@ class GarbageCollector:
             rt = self._type(gr)
             if rt is None or not rt.namespaced:
                 continue
-            items, _ = self._api.store.list(gr, name)
+            items, _ = self._api.store.list_objects(gr, name)
             remaining += len(items)
             for obj in items:
                 if not obj["metadata"].get("deletionTimestamp"):
@@ -282,7 +296,7 @@ class GarbageCollector:
             return
         spec = crd.get("spec") or {}
         gr = (spec.get("group", ""), (spec.get("names") or {}).get("plural", ""))
-        items, _ = self._api.store.list(gr)
+        items, _ = self._api.store.list_objects(gr)
         for obj in items:
             if not obj["metadata"].get("deletionTimestamp"):
                 self._delete(gr, obj["metadata"].get("namespace", ""), obj["metadata"]["name"],

@@ -119,6 +119,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _core("secrets", "Secret", field_labels=frozenset({"type"})),
     _core("serviceaccounts", "ServiceAccount", short_names=("sa",), return_deleted_object=True),
     _core("events", "Event", short_names=("ev",), field_labels=_EVENT_FIELDS),
+    _core("bindings", "Binding", verbs=("create",)),
     ResourceType("events.k8s.io", "v1", "events", "Event", True, singular="event",
                  short_names=("ev",)),
     ResourceType("batch", "v1", "jobs", "Job", True, singular="job", categories=("all",),

@@ -104,20 +104,20 @@ def _cause(error: jsonschema.ValidationError) -> list[errors.FieldCause]:
     path = _field_path(list(error.absolute_path))
     shown = path or "<root>"
     value = json.dumps(error.instance, sort_keys=True, default=str)
+    expected_value: Any = error.validator_value
     if error.validator == "required":
-        missing = [p for p in error.validator_value if not isinstance(error.instance, dict)
+        missing = [p for p in expected_value if not isinstance(error.instance, dict)
                    or p not in error.instance]
         return [errors.FieldCause(_field_path(list(error.absolute_path) + [p]), "Required value",
                                   "FieldValueRequired") for p in missing]
     if error.validator == "type":
-        expected = error.validator_value
-        expected = expected if isinstance(expected, str) else "/".join(expected)
+        expected = expected_value if isinstance(expected_value, str) else "/".join(expected_value)
         actual = _json_type(error.instance)
         return [errors.FieldCause(
             path, f'Invalid value: "{actual}": {shown} in body must be of type {expected}: "{actual}"',
             "FieldValueTypeInvalid")]
     if error.validator == "enum":
-        supported = ", ".join(json.dumps(v) for v in error.validator_value)
+        supported = ", ".join(json.dumps(v) for v in expected_value)
         return [errors.FieldCause(path, f"Unsupported value: {value}: supported values: {supported}",
                                   "FieldValueNotSupported")]
     return [errors.FieldCause(path, f"Invalid value: {value}: {error.message}")]
@@ -145,11 +145,13 @@ class StructuralSchema:
 
     def prune(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A copy of ``obj`` without the fields the schema does not declare (see module doc)."""
-        return _prune(copy.deepcopy(obj), self.openapi, root=True)
+        pruned: dict[str, Any] = _prune(copy.deepcopy(obj), self.openapi, root=True)
+        return pruned
 
     def default(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A copy of ``obj`` with ``default:`` values filled in and non-nullable nulls dropped."""
-        return _default(copy.deepcopy(obj), self.openapi)
+        defaulted: dict[str, Any] = _default(copy.deepcopy(obj), self.openapi)
+        return defaulted
 
 
 def _prune(value: Any, schema: Any, *, root: bool = False) -> Any:

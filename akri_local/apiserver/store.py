@@ -135,7 +135,7 @@ class Store:
             obj = self._objects[gr].get((namespace, name))
             return copy.deepcopy(obj) if obj is not None else None
 
-    def list(self, gr: GroupResource, namespace: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    def list_objects(self, gr: GroupResource, namespace: str | None = None) -> tuple[list[dict[str, Any]], int]:
         """Copies of all objects of ``gr`` (in ``namespace`` unless None) sorted by key, and
         the current revision."""
         with self.lock:
@@ -172,7 +172,8 @@ class Store:
                 continue
             meta = stale.get("metadata") or {}
             uid = meta.get("uid")
-            owners = {ref.get("uid") for ref in meta.get("ownerReferences") or [] if isinstance(ref, dict)}
+            owners = {str(ref["uid"]) for ref in meta.get("ownerReferences") or []
+                      if isinstance(ref, dict) and ref.get("uid")}
             if add:
                 if uid:
                     self._uids[uid] = (gr, key)

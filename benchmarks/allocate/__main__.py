@@ -3,8 +3,9 @@
 1. Allocate latency over a unix socket against an empty unary call (`GetDevicePluginOptions`) on
    the same grpc.aio server, interleaved, p50/p99 and their ratios (target ≤ 1.5×):
    - "held": Allocate of a slot this node already holds (the kubelet's per-container call);
-   - "claim": Allocate that claims a new slot through a read-modify-write on an in-memory
-     Instance store (no HTTP, so it measures the plugin's own cost, not the API server's).
+   - "claim": Allocate that claims a free slot through a read-modify-write on an in-memory
+     Instance store (no HTTP, so it measures the plugin's own cost, not the API server's); the
+     slot is released (untimed) before the next request.
 2. Agent RSS with N Instances (default 1,000, target ≤ 79 MiB): a child process runs the real
    `PluginManager` over an in-memory Instance store with N Instances spread over four
    Configurations, serving every plugin on its own real gRPC server and registering it with a
@@ -136,7 +137,7 @@ async def agent_child(directory: str, instances: int) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         servers = [manager.server_of(p) for p in plugins]
-        if all(s is not None and s.registered.is_set() for s in servers):
+        if all(s is not None and s.registered for s in servers):
             break
         await asyncio.sleep(0.2)
     else:
@@ -191,7 +192,7 @@ def percentile(samples: list[float], p: float) -> float:
 async def measure_latency(requests: int) -> dict[str, dict[str, float]]:
     directory = tempfile.mkdtemp(prefix="k", dir="/tmp")
     held = instance_dict("akri-debug-echo", 1, 1)
-    claimable = instance_dict("akri-debug-echo", 2, requests)
+    claimable = instance_dict("akri-debug-echo", 2, 2)
     store = MemoryStore([held, claimable])
     devices = device_store([held, claimable])
     claimer = SlotClaimer(store=store)
@@ -227,14 +228,14 @@ async def measure_latency(requests: int) -> dict[str, dict[str, float]]:
             if i >= warmup:
                 samples["empty"].append(t1 - t0)
                 samples["held"].append(t2 - t1)
-        for i in range(requests):
-            request = pb.AllocateRequest(container_requests=[pb.ContainerAllocateRequest(devicesIDs=[f"{claim_name}-{i}"])])
-            t0 = clock()
-            await stubs[claim_name].GetDevicePluginOptions(pb.Empty())
+        claim_plugin = plugins[claim_name]
+        claim_request = pb.AllocateRequest(container_requests=[pb.ContainerAllocateRequest(devicesIDs=[f"{claim_name}-0"])])
+        for _ in range(requests):
             t1 = clock()
-            await stubs[claim_name].Allocate(request)
-            t2 = clock()
-            samples["claim"].append(t2 - t1)
+            await stubs[claim_name].Allocate(claim_request)
+            samples["claim"].append(clock() - t1)
+            for claim in claim_plugin.claims():  # untimed: free the slot for the next round
+                await claim_plugin.release(claim)
         return {kind: {"p50_us": percentile(v, 50) * 1e6, "p99_us": percentile(v, 99) * 1e6,
                        "mean_us": statistics.fmean(v) * 1e6, "n": len(v)} for kind, v in samples.items()}
     finally:

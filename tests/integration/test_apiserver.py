@@ -628,6 +628,33 @@ def test_pod_status_subresource(api_client, namespace, node_name):
         force_delete_pods(core, namespace)
 
 
+def test_node_status_events_and_delete_collection(api_client, namespace, node_name):
+    core = client.CoreV1Api(api_client)
+    node = core.patch_node_status(node_name, {"status": {"capacity": {"akri.sh/cam": "2"},
+                                                         "allocatable": {"akri.sh/cam": "2"}}})
+    assert node.status.allocatable["akri.sh/cam"] == "2"
+    body = node.to_dict(serialize=True)
+    body["status"]["allocatable"] = {"akri.sh/cam": "9"}
+    assert core.replace_node(node_name, body).status.allocatable["akri.sh/cam"] == "2"
+
+    core.create_namespaced_event(namespace, {
+        "metadata": {"name": "ev"}, "involvedObject": {"kind": "Pod", "name": "p", "namespace": namespace},
+        "reason": "Tested", "message": "hello", "type": "Normal"})
+    found = core.list_namespaced_event(namespace, field_selector="involvedObject.name=p,reason=Tested")
+    assert [e.metadata.name for e in found.items] == ["ev"]
+    modern = client.EventsV1Api(api_client).create_namespaced_event(namespace, {
+        "metadata": {"name": "ev2"}, "eventTime": "2026-01-01T00:00:00.000000Z", "reason": "Tested",
+        "action": "Test", "reportingController": "akri.sh/test", "reportingInstance": "t"})
+    assert modern.reason == "Tested"
+
+    for index in range(3):
+        core.create_namespaced_config_map(namespace, configmap(f"batch-{index}", {"batch": "yes"}))
+    core.create_namespaced_config_map(namespace, configmap("keep", {"batch": "no"}))
+    core.delete_collection_namespaced_config_map(namespace, label_selector="batch=yes")
+    left = core.list_namespaced_config_map(namespace, label_selector="batch").items
+    assert [c.metadata.name for c in left] == ["keep"]
+
+
 # ------------------------------------------------------------ finalizers and deletion
 
 def test_finalizers_hold_deletion_until_removed(api_client, namespace):
@@ -1120,6 +1147,22 @@ def test_concurrent_watches_and_prompt_shutdown(local_apiserver, tmp_path):
     for _ in range(watchers):
         assert finished.acquire(timeout=WAIT_SECONDS), "a watch did not end after stop()"
     assert time.monotonic() - began < WAIT_SECONDS
+
+
+def test_watch_history_is_bounded(local_apiserver, tmp_path):
+    with ApiServer(history_size=3) as server:
+        api = config.new_client_from_config(config_file=str(server.write_kubeconfig(tmp_path / "kc")))
+        core = client.CoreV1Api(api)
+        first = core.create_namespaced_config_map("default", configmap("c0")).metadata.resource_version
+        for index in range(1, 5):
+            core.create_namespaced_config_map("default", configmap(f"c{index}"))
+        with pytest.raises(ApiException) as caught:
+            collect(core.list_namespaced_config_map, "default", resource_version=first, count=1,
+                    timeout_seconds=5)
+        assert caught.value.status == 410
+        recent = core.read_namespaced_config_map("c2", "default").metadata.resource_version
+        assert collect(core.list_namespaced_config_map, "default", resource_version=recent,
+                       count=2) == [("ADDED", "c3"), ("ADDED", "c4")]
 
 
 def test_standalone_module_writes_kubeconfig(local_apiserver, tmp_path):

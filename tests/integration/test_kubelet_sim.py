@@ -290,3 +290,21 @@ def test_bad_registrations_are_refused(kubelet):
     finally:
         wrong_version.stop()
     assert kubelet.devices() == {}
+
+
+def test_without_scheduler_only_pods_bound_to_the_node_run(kubeconfig, core, namespace, node_name):
+    root = tempfile.mkdtemp(prefix="k", dir="/tmp")
+    simulator = KubeletSimulator(kubeconfig, node_name, root, schedule=False, delete_node_on_stop=True)
+    simulator.start()
+    try:
+        core.create_namespaced_pod(namespace, k8s.V1Pod(metadata=k8s.V1ObjectMeta(name="unbound"), spec=k8s.V1PodSpec(
+            containers=[k8s.V1Container(name="main", image="busybox")])))
+        core.create_namespaced_pod(namespace, k8s.V1Pod(metadata=k8s.V1ObjectMeta(name="bound"), spec=k8s.V1PodSpec(
+            node_name=node_name, containers=[k8s.V1Container(name="main", image="busybox",
+                                                             env=[k8s.V1EnvVar(name="X", value="1")])])))
+        wait_for(lambda: pod_phase(core, namespace, "bound") == "Running", "pre-bound pod Running")
+        assert simulator.exec_env(namespace, "bound", "main") == {"X": "1"}
+        assert core.read_namespaced_pod("unbound", namespace).spec.node_name is None
+    finally:
+        simulator.stop()
+        shutil.rmtree(root, ignore_errors=True)

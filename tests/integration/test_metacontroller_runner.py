@@ -59,6 +59,21 @@ CONTROLLER_OBJECT = {
 }
 
 
+GADGET_CRD = {
+    **CRD, "metadata": {"name": f"gadgets.{GROUP}"},
+    "spec": {**CRD["spec"], "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget",
+                                      "listKind": "GadgetList"}},
+}
+
+GADGET_CONTROLLER = {
+    "apiVersion": "metacontroller.k8s.io/v1alpha1", "kind": "CompositeController",
+    "metadata": {"name": "mc-test-gadgets"},
+    "spec": {"generateSelector": True, "resyncPeriodSeconds": 1,
+             "parentResource": {"apiVersion": f"{GROUP}/{VERSION}", "resource": "gadgets"},
+             "hooks": {"sync": {"webhook": {"url": "PLACEHOLDER/gadget-sync"}}}},
+}
+
+
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS) -> Any:
     """Poll `predicate` until truthy (returned) or fail the test naming `what`."""
     deadline = time.monotonic() + timeout
@@ -93,6 +108,8 @@ class Hooks:
             if path == "/sync" and failed < spec.get("failTimes", 0):
                 self.failures[uid] = failed + 1
                 return 500, {"error": "widget hook is having a bad day"}
+        if path == "/gadget-sync":
+            return 200, {"status": {"seen": True}}
         if path == "/customize":
             name = spec.get("relatedConfigMap")
             rules = [{"apiVersion": "v1", "resource": "configmaps", "namespace": parent["metadata"]["namespace"],
@@ -116,9 +133,10 @@ class Hooks:
             response["resyncAfterSeconds"] = spec["resyncAfterSeconds"]
         return 200, response
 
-    def count(self, path: str, name: str) -> int:
+    def count(self, path: str, name: str, namespace: str | None = None) -> int:
         with self.lock:
-            return sum(1 for p, r in self.calls if p == path and r["parent"]["metadata"]["name"] == name)
+            return sum(1 for p, r in self.calls if p == path and r["parent"]["metadata"]["name"] == name
+                       and namespace in (None, r["parent"]["metadata"].get("namespace")))
 
     def last(self, path: str, name: str) -> dict[str, Any]:
         with self.lock:
@@ -155,25 +173,30 @@ def hooks() -> Iterator[tuple[Hooks, str]]:
 def widget_crd(kubeconfig: str) -> Iterator[None]:
     api_client = config.new_client_from_config(config_file=kubeconfig)
     extensions = k8s.ApiextensionsV1Api(api_client)
-    try:
-        extensions.create_custom_resource_definition(CRD)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
+    for crd in (CRD, GADGET_CRD):
+        try:
+            extensions.create_custom_resource_definition(crd)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
 
     def established() -> bool:
-        crd = extensions.read_custom_resource_definition(CRD["metadata"]["name"])
-        conditions = (crd.status.conditions if crd.status else None) or []
-        return any(c.type == "Established" and c.status == "True" for c in conditions) or not conditions
-    wait_for(established, "widget CRD established")
+        for crd in (CRD, GADGET_CRD):
+            conditions = extensions.read_custom_resource_definition(crd["metadata"]["name"]).status.conditions or []
+            if not any(c.type == "Established" and c.status == "True" for c in conditions):
+                return False
+        return True
+    wait_for(established, "test CRDs established")
     yield
-    extensions.delete_custom_resource_definition(CRD["metadata"]["name"])
+    for crd in (CRD, GADGET_CRD):
+        extensions.delete_custom_resource_definition(crd["metadata"]["name"])
     api_client.close()
 
 
 @pytest.fixture(scope="module")
 def runner(kubeconfig: str, widget_crd: None, hooks: tuple[Hooks, str]) -> Iterator[MetacontrollerRunner]:
-    mc = MetacontrollerRunner(kubeconfig, [CONTROLLER_OBJECT], hook_base_url=hooks[1])
+    gadgets = json.loads(json.dumps(GADGET_CONTROLLER).replace("PLACEHOLDER", hooks[1]))
+    mc = MetacontrollerRunner(kubeconfig, [CONTROLLER_OBJECT, gadgets], hook_base_url=hooks[1])
     mc.start()
     assert mc.wait_ready(WAIT_SECONDS), "runner did not list its types"
     yield mc
@@ -234,7 +257,8 @@ def test_sync_creates_owned_children_deletes_omitted_and_writes_status(api_clien
     assert child.metadata.labels == {"controller-uid": uid}
     [ref] = child.metadata.owner_references
     assert (ref.kind, ref.name, ref.uid, ref.controller, ref.block_owner_deletion) == ("Widget", name, uid, True, True)
-    assert json.loads(child.metadata.annotations["metacontroller.k8s.io/last-applied-configuration"])["data"] == {"k": "1"}
+    last_applied = child.metadata.annotations["metacontroller.k8s.io/last-applied-configuration"]
+    assert json.loads(last_applied)["data"] == {"k": "1"}
     wait_for(lambda: read_widget(widgets, namespace, name).get("status", {}).get("configMaps") == ["a", "b"],
              "status listing both observed children")
     status = read_widget(widgets, namespace, name)["status"]
@@ -331,10 +355,22 @@ def test_hook_errors_become_sync_error_events_and_are_retried(api_client, widget
     brain, _ = hooks
     core = k8s.CoreV1Api(api_client)
     widget = create_widget(widgets, namespace, {"failTimes": 2, "configMaps": {"late": {"k": "v"}}})
-    name, uid = widget["metadata"]["name"], widget["metadata"]["uid"]
+    uid = widget["metadata"]["uid"]
     wait_for(lambda: config_map(core, namespace, "late"), "child created after the hook recovered")
     events = [e for e in core.list_namespaced_event(namespace).items
               if e.involved_object.uid == uid and e.reason == "SyncError"]
     assert events and events[0].type == "Warning"
     assert "unsupported status code: 500" in events[0].message and "bad day" in events[0].message
     assert brain.failures[uid] == 2
+
+
+def test_resync_period_resyncs_unchanged_parents(api_client, runner, namespace, hooks):
+    brain, _ = hooks
+    gadgets = k8s.CustomObjectsApi(api_client)
+    gadgets.create_namespaced_custom_object(GROUP, VERSION, namespace, "gadgets", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Gadget", "metadata": {"name": "g"}, "spec": {}})
+    wait_for(lambda: gadgets.get_namespaced_custom_object(GROUP, VERSION, namespace, "gadgets", "g")
+             .get("status", {}).get("seen"), "first sync wrote the status")
+    settled = brain.count("/gadget-sync", "g", namespace=namespace)
+    wait_for(lambda: brain.count("/gadget-sync", "g", namespace=namespace) >= settled + 2,
+             "two periodic resyncs (resyncPeriodSeconds: 1) of an unchanged parent", timeout=5)

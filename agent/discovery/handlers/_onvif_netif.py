@@ -49,8 +49,14 @@ def multicast_ipv4_interfaces(names: Iterable[str] | None = None) -> list[tuple[
     if wanted is not None and not wanted:
         return []
     result: list[tuple[str, str]] = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        for _, name in socket.if_nameindex():
+    try:
+        interfaces = [name for _, name in socket.if_nameindex()]
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    except OSError as exc:
+        logger.warning("Cannot list network interfaces: %s", exc)
+        return []
+    with probe:
+        for name in interfaces:
             if wanted is not None and name not in wanted:
                 continue
             try:
@@ -64,6 +70,6 @@ def multicast_ipv4_interfaces(names: Iterable[str] | None = None) -> list[tuple[
             elif wanted is not None:
                 logger.warning("Interface %s is down, not multicast-capable or has no IPv4 address; skipped", name)
     if wanted is not None:
-        for missing in sorted(wanted - {name for name, _ in socket.if_nameindex()}):
+        for missing in sorted(wanted - set(interfaces)):
             logger.warning("Interface %s does not exist; skipped", missing)
     return result

@@ -88,7 +88,9 @@ def password_digest(nonce: str, created: str, password: str) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def make_username_token(credential: Credential, *, nonce: str | None = None, created: str | None = None) -> UsernameToken:
+def make_username_token(
+    credential: Credential, *, nonce: str | None = None, created: str | None = None
+) -> UsernameToken:
     """A UsernameToken for `credential`; `nonce` defaults to a random UUID string and `created` to
     now in UTC as RFC 3339 with milliseconds and `Z`. A missing password digests as ""."""
     nonce = nonce if nonce is not None else str(uuid.uuid4())
@@ -124,7 +126,7 @@ def build_request(operation: str, token: UsernameToken | None = None) -> bytes:
         header.append(_security_header(token))
     body = etree.SubElement(envelope, f"{{{SOAP_ENV_NS}}}Body")
     etree.SubElement(body, f"{{{DEVICE_WSDL_NS}}}{operation}")
-    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+    return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
 
 
 def _first_text(xpath: etree.XPath, document: etree._Element) -> str | None:

@@ -90,7 +90,7 @@ def build_probe(message_id: str) -> bytes:
     body = etree.SubElement(envelope, f"{{{SOAP_ENV_NS}}}Body")
     probe_element = etree.SubElement(body, f"{{{WSD_NS}}}Probe")
     etree.SubElement(probe_element, f"{{{WSD_NS}}}Types").text = "dn:NetworkVideoTransmitter"
-    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+    return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
 
 
 def device_uuid(address: str) -> str:
@@ -172,11 +172,24 @@ async def probe(
     data = build_probe(message_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_seconds
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    except OSError as exc:
+        logger.warning("Cannot open a UDP socket for WS-Discovery: %s", exc)
+        return []
+    with sock:
         sock.setblocking(False)
-        sock.bind(("0.0.0.0", 0))  # noqa: S104 - replies come back from any camera address
+        try:
+            sock.bind(("0.0.0.0", 0))  # noqa: S104 - replies come back from any camera address
+        except OSError as exc:
+            logger.warning("Cannot bind the WS-Discovery socket: %s", exc)
+            return []
         for name, address in interfaces:
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(address))
+            try:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(address))
+            except OSError as exc:
+                logger.warning("Cannot multicast on interface %s (%s): %s", name, address, exc)
+                continue
             _send(sock, data, group, name)
         for host, port in targets:
             resolved = await _resolve(host, port, max(deadline - loop.time(), 0.1))

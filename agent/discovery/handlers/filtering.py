@@ -72,7 +72,7 @@ FILTER_LIST_SCHEMA: Mapping[str, Any] = {
 
 # --- YAML 1.2 core schema on top of PyYAML's SafeLoader -----------------------------------------
 
-_BASE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _INT_RE = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _FLOAT_RE = re.compile(
     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
@@ -81,7 +81,7 @@ _BOOL_RE = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _NULL_RE = re.compile(r"^(?:~|null|Null|NULL|)$")
 
 
-class _Yaml12Loader(_BASE_LOADER):  # type: ignore[valid-type,misc]
+class _Yaml12Loader(_BASE_LOADER):  # type: ignore[misc]
     """SafeLoader resolving plain scalars by the YAML 1.2 core schema (as serde_yaml) and
     rejecting duplicate mapping keys."""
 

@@ -131,6 +131,16 @@ def parse_details(text: str) -> OnvifDetails:
     )
 
 
+def _is_service_url(url: str) -> bool:
+    """Whether an XAddr is an http(s) URL with a host and a valid port (cameras can send anything)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0-65535
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def _same_ignoring_case(value: str, item: str) -> bool:
     return value.lower() == item.lower()
 
@@ -170,6 +180,9 @@ class OnvifDiscoveryHandler(DiscoveryHandler):
     ) -> None:
         if isinstance(multicast_interfaces, str):
             raise TypeError("multicast_interfaces must be a sequence of interface names, not a string")
+        if not interval_seconds >= 0 or not http_timeout_seconds > 0:
+            raise ValueError(f"interval_seconds={interval_seconds!r} must be >= 0 and "
+                             f"http_timeout_seconds={http_timeout_seconds!r} > 0")
         self._settings = _Settings(
             interval_seconds=interval_seconds,
             http_timeout_seconds=http_timeout_seconds,
@@ -213,7 +226,10 @@ class OnvifDiscoveryHandler(DiscoveryHandler):
                 logger.debug("Camera %s filtered out by scopes", match.uuid)
                 continue
             for url in match.xaddrs:
-                candidates[url] = match.uuid
+                if _is_service_url(url):
+                    candidates[url] = match.uuid
+                else:
+                    logger.warning("Camera %s advertises an unusable service URL %r; skipped", match.uuid, url)
         return candidates
 
     async def _admit(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,7 @@ from agent.discovery.errors import InvalidDiscoveryDetails
 from agent.discovery.handler import Device, DiscoveryHandler
 from agent.discovery.handlers import filtering
 
-__all__ = ["OPCUA_DISCOVERY_URL", "OpcuaDetails", "parse_details", "OpcuaDiscoveryHandler", "main"]
+__all__ = ["OPCUA_DISCOVERY_URL", "OpcuaDetails", "parse_details", "replace_host", "OpcuaDiscoveryHandler", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def parse_details(text: str) -> OpcuaDetails:
     )
 
 
-def _with_host(parts: SplitResult, host: str) -> str:
+def replace_host(parts: SplitResult, host: str) -> str:
     """`parts` as a URL with its host replaced by `host` (bracketed when IPv6), port and path kept."""
     netloc = f"[{host}]" if ":" in host else host
     if parts.port is not None:
@@ -135,6 +136,9 @@ class OpcuaDiscoveryHandler(DiscoveryHandler):
     def __init__(
         self, *, interval_seconds: float = DISCOVERY_INTERVAL_SECONDS, timeout_seconds: float = TIMEOUT_SECONDS
     ) -> None:
+        if not interval_seconds >= 0 or not timeout_seconds > 0:
+            raise ValueError(f"interval_seconds={interval_seconds!r} must be >= 0 and "
+                             f"timeout_seconds={timeout_seconds!r} > 0")
         self._settings = _Settings(interval_seconds=interval_seconds, timeout_seconds=timeout_seconds)
 
     async def _find_servers(self, url: str) -> list[ua.ApplicationDescription]:
@@ -148,7 +152,7 @@ class OpcuaDiscoveryHandler(DiscoveryHandler):
                 return list(await client.connect_and_find_servers())
         except TimeoutError:
             logger.warning("FindServers at %s: no answer within the timeout; skipped", url)
-        except (OSError, ua.UaError) as exc:
+        except (OSError, EOFError, ValueError, struct.error, ua.UaError) as exc:  # any faulty peer answer
             logger.warning("FindServers at %s failed: %s: %s; skipped", url, type(exc).__name__, exc)
         finally:
             client.disconnect_socket()
@@ -164,8 +168,8 @@ class OpcuaDiscoveryHandler(DiscoveryHandler):
         return True
 
     async def _server_url(self, application: ua.ApplicationDescription, given: str) -> str | None:
-        """The discovery URL to publish for one FindServers application, or None when it is not
-        a Server, fails `applicationNames`, or has no usable DiscoveryUrl."""
+        """The discovery URL to publish for one selected application (`given`: the URL it was
+        found through), or None when it has no usable DiscoveryUrl."""
         urls = [str(url) for url in application.DiscoveryUrls or [] if url]
         if not urls:
             logger.debug("Server %s from %s has no DiscoveryUrls", application.ApplicationUri, given)
@@ -180,11 +184,12 @@ class OpcuaDiscoveryHandler(DiscoveryHandler):
         if parts.hostname and await self._resolves(parts):
             return chosen
         given_host = urlsplit(given).hostname or ""
-        substituted = _with_host(parts, given_host)
+        substituted = replace_host(parts, given_host)
         logger.debug("Host of %s does not resolve; using %s", chosen, substituted)
         return substituted
 
     def _selected(self, application: ua.ApplicationDescription, names: filtering.FilterList | None) -> bool:
+        """Whether an application is a Server whose name passes `applicationNames` (Akri)."""
         if application.ApplicationType != ua.ApplicationType.Server:
             return False
         name = application.ApplicationName.Text if application.ApplicationName is not None else None

@@ -17,7 +17,12 @@ import sys
 
 from agent.discovery.handlers import _onvif_netif
 from agent.discovery.handlers.onvif import OnvifDiscoveryHandler
-from tests.integration.handlers.onvif_responder import Camera, DeviceService, WsDiscoveryResponder, probe_matches
+from tests.integration.handlers.onvif_responder import (
+    Camera,
+    DeviceService,
+    WsDiscoveryResponder,
+    probe_matches,
+)
 
 CAMERA_UUID = "0a1b2c3d-0000-4000-8000-00000000beef"
 

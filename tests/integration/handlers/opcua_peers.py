@@ -94,7 +94,9 @@ class OpcuaPeers:
             for record in records:
                 await client.uaclient.register_server(record)
 
-    def register(self, lds: Server, *, servers: Sequence[Server] = (), records: Sequence[ua.RegisteredServer] = ()) -> None:
+    def register(
+        self, lds: Server, *, servers: Sequence[Server] = (), records: Sequence[ua.RegisteredServer] = ()
+    ) -> None:
         """RegisterServer at discovery server `lds` for real `servers` and fabricated `records`."""
         self.run(self._register(lds, servers, records))
 

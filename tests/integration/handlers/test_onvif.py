@@ -17,11 +17,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import pytest
 import yaml
-from tests.integration.handlers.onvif_responder import Camera, DeviceService, WsDiscoveryResponder, probe_matches
 
 from agent.discovery.errors import InvalidDiscoveryDetails
 from agent.discovery.handler import Device
 from agent.discovery.handlers.onvif import OnvifDiscoveryHandler
+from tests.integration.handlers.onvif_responder import (
+    Camera,
+    DeviceService,
+    WsDiscoveryResponder,
+    probe_matches,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +36,7 @@ UUID_C = "6a67158b-42b1-400b-8afe-1bec9a5d7909"
 SCOPE_A = "onvif://www.onvif.org/name/CamA"
 SCOPE_B = "onvif://www.onvif.org/name/CamB"
 COMMON_SCOPE = "onvif://www.onvif.org/type/video_encoder"
-PROBE_TIMEOUT = 0.2
+PROBE_TIMEOUT = 0.3
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +82,7 @@ def peers() -> Iterator[Peers]:
 
 
 def handler() -> OnvifDiscoveryHandler:
-    return OnvifDiscoveryHandler(interval_seconds=0.05, http_timeout_seconds=1.0, multicast_interfaces=())
+    return OnvifDiscoveryHandler(interval_seconds=0.05, http_timeout_seconds=3.0, multicast_interfaces=())
 
 
 def details(responder: WsDiscoveryResponder, **extra: object) -> str:
@@ -125,7 +130,8 @@ async def test_probe_matches_are_parsed_and_bad_datagrams_skipped(peers: Peers) 
             b"<not-xml",
             probe_matches("uuid:someone-elses-probe", [match(f"urn:uuid:{UUID_C}", stranger.url)]),
             probe_matches(message_id, [
-                match(f"urn:uuid:{UUID_A.upper()}", cam_a.url),  # two ProbeMatches in one datagram
+                # two ProbeMatches in one datagram; unusable XAddrs are skipped
+                match(f"urn:uuid:{UUID_A.upper()}", f"http://127.0.0.1:99999/x uri_one {cam_a.url}"),
                 match(f"uuid:{UUID_B}", cam_b.url),
                 match("urn:uuid:00000000-0000-4000-8000-000000000004", None),  # no XAddrs
             ]),
@@ -217,7 +223,8 @@ async def test_ip_and_mac_filters(peers: Peers, filters: dict, expected: set[str
 async def test_no_network_interfaces_call_when_no_filter_needs_it(peers: Peers) -> None:
     cam = peers.camera(Camera(UUID_A))
     responder = peers.responder(lambda mid: [probe_matches(mid, [match(UUID_A, cam.url)])])
-    helm_defaults = {key: {"action": "Exclude", "items": []} for key in ("ipAddresses", "macAddresses", "scopes", "uuids")}
+    filters = ("ipAddresses", "macAddresses", "scopes", "uuids")
+    helm_defaults = {key: {"action": "Exclude", "items": []} for key in filters}
 
     assert await first_list(details(responder, **helm_defaults)) == [device(cam, UUID_A)]
     assert [r.operation for r in cam.requests] == ["GetSystemDateAndTime"]
@@ -242,7 +249,8 @@ def credential_forms() -> list[tuple[str, dict[str, bytes | None]]]:
             "cam_user": USERNAME.encode(),
             "cam_pass": PASSWORD.encode(),
         }),
-        ("username_<id>", {f"username_{c_identifier}": USERNAME.encode(), f"password_{c_identifier}": PASSWORD.encode()}),
+        ("username_<id>", {f"username_{c_identifier}": USERNAME.encode(),
+                           f"password_{c_identifier}": PASSWORD.encode()}),
         ("username_default", {"username_default": USERNAME.encode(), "password_default": PASSWORD.encode()}),
     ]
 

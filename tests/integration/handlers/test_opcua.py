@@ -118,7 +118,7 @@ async def test_refusing_and_silent_endpoints_time_out_without_blocking_others(op
     silent = opcua.peers.start_silent_peer()
     started = time.monotonic()
 
-    found = await first_list(details(refused, silent, opcua.b_given), timeout_seconds=0.5)
+    found = await first_list(details(refused, silent, opcua.b_given), timeout_seconds=1.0)
 
     assert found == devices(opcua.b_found)
     assert time.monotonic() - started < 10  # bounded by the timeouts, not hanging on the silent peer
@@ -128,7 +128,8 @@ async def test_list_is_resent_only_when_it_changes(opcua: Peers) -> None:
     received: list[list[Device]] = []
 
     async def consume() -> None:
-        async for found in handler().discover(details(opcua.lds_given, application_names={"items": ["Late", "Srv B"]}), {}):
+        wanted = details(opcua.lds_given, application_names={"items": ["Late", "Srv B"]})
+        async for found in handler().discover(wanted, {}):
             received.append(found)
 
     consumer = asyncio.create_task(consume())

@@ -104,7 +104,8 @@ def test_plan_creates_with_owner_reference_and_last_applied():
     body = ops[0].body
     assert body["metadata"]["ownerReferences"] == [{"apiVersion": "akri.sh/v0", "kind": "Instance", "name": "inst",
                                                     "uid": "uid-1", "controller": True, "blockOwnerDeletion": True}]
-    assert json.loads(body["metadata"]["annotations"][apply.LAST_APPLIED_ANNOTATION]) == desired["Service.v1"][("ns", "svc")]
+    last_applied = json.loads(body["metadata"]["annotations"][apply.LAST_APPLIED_ANNOTATION])
+    assert last_applied == desired["Service.v1"][("ns", "svc")]
     # Once created (server adds uid, rv, status), the same desired state plans nothing.
     observed = _observed_from_create(ops[0], status={"loadBalancer": {}})
     assert apply.plan_children({"Service.v1": {("ns", "svc"): observed}}, desired, {"Service.v1": SERVICES},
@@ -143,5 +144,6 @@ def test_plan_deletes_undesired_but_not_deleting_children():
 def test_status_gets_observed_generation_and_null_clears():
     assert apply.desired_status({"ok": True}, 3) == {"ok": True, "observedGeneration": 3}
     assert apply.desired_status(None, 3) == {"observedGeneration": 3}
-    assert not apply.status_differs({"status": {"ok": True, "observedGeneration": 3}}, {"ok": True, "observedGeneration": 3})
+    written = {"ok": True, "observedGeneration": 3}
+    assert not apply.status_differs({"status": dict(written)}, written)
     assert apply.status_differs({}, {"observedGeneration": 3})

@@ -31,9 +31,10 @@ def test_matches_rejects_unknown_operator():
 
 
 def test_selector_string():
-    assert sel.selector_string({"matchLabels": {"b": "2", "a": "1"},
-                                "matchExpressions": [{"key": "c", "operator": "In", "values": ["x", "y"]},
-                                                     {"key": "d", "operator": "DoesNotExist"}]}) == "a=1,b=2,c in (x,y),!d"
+    selector = {"matchLabels": {"b": "2", "a": "1"},
+                "matchExpressions": [{"key": "c", "operator": "In", "values": ["x", "y"]},
+                                     {"key": "d", "operator": "DoesNotExist"}]}
+    assert sel.selector_string(selector) == "a=1,b=2,c in (x,y),!d"
     assert sel.selector_string({}) is None
 
 
@@ -56,10 +57,12 @@ def test_parse_related_rules_and_v1_namespace_rules():
 def test_select_related_modes():
     objects = [_obj("a", labels={"x": "1"}), _obj("b"), _obj("a", namespace="other", labels={"x": "1"})]
     by_name = sel.RelatedRule("v1", "configmaps", namespace="ns", names=("a",))
-    assert sel.select_related(by_name, objects, namespaced_kind=True, parent_namespace="ns", version="v1") == [objects[0]]
+    assert sel.select_related(by_name, objects, namespaced_kind=True, parent_namespace="ns",
+                              version="v1") == [objects[0]]
     by_label = sel.RelatedRule("v1", "configmaps", label_selector={"matchLabels": {"x": "1"}})
     # v1 + namespaced parent: only the parent's namespace; v2 / cluster parent: every namespace.
-    assert sel.select_related(by_label, objects, namespaced_kind=True, parent_namespace="ns", version="v1") == [objects[0]]
+    assert sel.select_related(by_label, objects, namespaced_kind=True, parent_namespace="ns",
+                              version="v1") == [objects[0]]
     assert sel.select_related(by_label, objects, namespaced_kind=True, parent_namespace=None,
                               version="v1") == [objects[0], objects[2]]
     by_ns_selector = sel.RelatedRule("v1", "configmaps", namespace_selector={"matchLabels": {"team": "t"}})

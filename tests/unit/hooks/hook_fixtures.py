@@ -126,8 +126,13 @@ def instance(
             "labels": {"akri.sh/configuration": configuration_name},
             "finalizers": list(nodes),
             "ownerReferences": [
-                {"apiVersion": "akri.sh/v0", "kind": "Configuration", "name": configuration_name,
-                 "uid": CONFIG_UID, "controller": True}
+                {
+                    "apiVersion": "akri.sh/v0",
+                    "kind": "Configuration",
+                    "name": configuration_name,
+                    "uid": CONFIG_UID,
+                    "controller": True,
+                }
             ],
         },
         "spec": {
@@ -146,8 +151,14 @@ def instance(
 
 
 def _owner(kind: str, name: str, uid: str, api_version: str = "akri.sh/v0") -> dict[str, Any]:
-    return {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": True,
-            "blockOwnerDeletion": True}
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def pod(
@@ -204,8 +215,13 @@ def pod(
         "metadata": metadata,
         "spec": {
             "nodeName": node,
-            "containers": [{"name": "broker", "image": "nginx:latest",
-                            "resources": {"limits": {RESOURCE: "1"}, "requests": {RESOURCE: "1"}}}],
+            "containers": [
+                {
+                    "name": "broker",
+                    "image": "nginx:latest",
+                    "resources": {"limits": {RESOURCE: "1"}, "requests": {RESOURCE: "1"}},
+                }
+            ],
             "restartPolicy": "Always",
             "schedulerName": "default-scheduler",
         },
@@ -232,8 +248,13 @@ def job(
         "name": name,
         "namespace": NAMESPACE,
         "uid": f"uid-{name}",
-        "labels": {"akri.sh/configuration": CONFIG, "akri.sh/instance": INSTANCE, "app": name,
-                   "controller": "akri.sh", "controller-uid": INSTANCE_UID},
+        "labels": {
+            "akri.sh/configuration": CONFIG,
+            "akri.sh/instance": INSTANCE,
+            "app": name,
+            "controller": "akri.sh",
+            "controller-uid": INSTANCE_UID,
+        },
         "ownerReferences": [_owner("Instance", INSTANCE, INSTANCE_UID)],
     }
     if deleting:
@@ -242,8 +263,9 @@ def job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": metadata,
-        "spec": {"template": {"spec": {"containers": [{"name": "broker", "image": "busybox"}],
-                                       "restartPolicy": "Never"}}},
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "broker", "image": "busybox"}], "restartPolicy": "Never"}}
+        },
         "status": {"active": active, "ready": ready, "conditions": conditions},
     }
 

@@ -8,7 +8,14 @@ from datetime import timedelta
 
 import pytest
 
-from hooks import HooksConfig, create_app, customize_configuration, customize_instance, sync_configuration, sync_instance
+from hooks import (
+    HooksConfig,
+    create_app,
+    customize_configuration,
+    customize_instance,
+    sync_configuration,
+    sync_instance,
+)
 from hooks.app import METRICS_EXTENSION, ROUTES
 from tests.unit.hooks import hook_fixtures as fx
 
@@ -28,13 +35,18 @@ def post(client, path, body):
 @pytest.mark.parametrize(
     ("path", "request_", "expected"),
     [
-        ("/sync/instance", fx.instance_request(pods=[fx.pod(POD_A)]),
-         lambda r: sync_instance(r, now=fx.NOW)),
+        ("/sync/instance", fx.instance_request(pods=[fx.pod(POD_A)]), lambda r: sync_instance(r, now=fx.NOW)),
         ("/customize/instance", fx.customize_request(fx.instance(), "instance-controller.yaml"), customize_instance),
-        ("/sync/configuration", fx.configuration_request(pods=[fx.pod(POD_A)]),
-         lambda r: sync_configuration(r, now=fx.NOW)),
-        ("/customize/configuration", fx.customize_request(fx.configuration(), "configuration-controller.yaml"),
-         customize_configuration),
+        (
+            "/sync/configuration",
+            fx.configuration_request(pods=[fx.pod(POD_A)]),
+            lambda r: sync_configuration(r, now=fx.NOW),
+        ),
+        (
+            "/customize/configuration",
+            fx.customize_request(fx.configuration(), "configuration-controller.yaml"),
+            customize_configuration,
+        ),
     ],
 )
 def test_each_route_answers_200_with_its_hook_result(client, path, request_, expected):
@@ -67,9 +79,14 @@ def test_now_comes_from_the_app_clock():
         (b"{}", "parent: required field missing"),
         (b'{"parent": null}', "parent: required field missing"),
         (b'{"parent": []}', "parent: expected an object, got []"),
-        (b'{"parent": {"metadata": {"name": "i"}, "spec": "a string"}}', "parent.spec: expected an object, got 'a string'"),
-        (b'{"parent": {"metadata": {"name": "i"}, "spec": {"configurationName": 5}}}',
-         "parent.spec.configurationName: expected a string, got 5"),
+        (
+            b'{"parent": {"metadata": {"name": "i"}, "spec": "a string"}}',
+            "parent.spec: expected an object, got 'a string'",
+        ),
+        (
+            b'{"parent": {"metadata": {"name": "i"}, "spec": {"configurationName": 5}}}',
+            "parent.spec.configurationName: expected a string, got 5",
+        ),
         (b"[" * 100_000 + b"]" * 100_000, "body: not valid JSON"),
     ],
 )
@@ -151,6 +168,9 @@ def test_each_app_has_its_own_registry():
 
 def test_routes_table_lists_every_hook():
     assert set(ROUTES) == {
-        "/sync/instance", "/customize/instance", "/sync/configuration", "/customize/configuration",
+        "/sync/instance",
+        "/customize/instance",
+        "/sync/configuration",
+        "/customize/configuration",
         "/validate/configuration",
     }

@@ -12,9 +12,15 @@ from tests.unit.hooks import hook_fixtures as fx
 
 APP = create_app(clock=lambda: fx.NOW)
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-MUTATION_SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MUTATION_SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
 json_values = st.recursive(
     scalars,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
@@ -35,30 +41,67 @@ def metadata():
 
 
 configurations = st.fixed_dictionaries(
-    {"apiVersion": maybe(st.just("akri.sh/v0")), "kind": maybe(st.just("Configuration")), "metadata": maybe(metadata())},
+    {
+        "apiVersion": maybe(st.just("akri.sh/v0")),
+        "kind": maybe(st.just("Configuration")),
+        "metadata": maybe(metadata()),
+    },
     optional={
         "spec": maybe(
             st.fixed_dictionaries(
                 {},
                 optional={
-                    "discoveryHandler": maybe(st.fixed_dictionaries(
-                        {"name": maybe(st.sampled_from(["debugEcho", "udev", "onvif"]))},
-                        optional={"discoveryDetails": maybe(st.sampled_from(["", "udevRules: []", "permissions: rwx", "{"]))},
-                    )),
+                    "discoveryHandler": maybe(
+                        st.fixed_dictionaries(
+                            {"name": maybe(st.sampled_from(["debugEcho", "udev", "onvif"]))},
+                            optional={
+                                "discoveryDetails": maybe(
+                                    st.sampled_from(["", "udevRules: []", "permissions: rwx", "{"])
+                                )
+                            },
+                        )
+                    ),
                     "capacity": json_values,
-                    "brokerSpec": maybe(st.fixed_dictionaries({}, optional={
-                        "brokerPodSpec": maybe(st.fixed_dictionaries({}, optional={
-                            "containers": maybe(st.lists(maybe(st.fixed_dictionaries(
-                                {"name": maybe(st.just("c"))},
-                                optional={"resources": maybe(st.fixed_dictionaries({}, optional={
-                                    "limits": maybe(st.just({"{{PLACEHOLDER}}": "1"})),
-                                    "requests": json_values, "claims": json_values,
-                                }))},
-                            )), max_size=2)),
-                            "affinity": json_values,
-                        })),
-                        "brokerJobSpec": json_values,
-                    })),
+                    "brokerSpec": maybe(
+                        st.fixed_dictionaries(
+                            {},
+                            optional={
+                                "brokerPodSpec": maybe(
+                                    st.fixed_dictionaries(
+                                        {},
+                                        optional={
+                                            "containers": maybe(
+                                                st.lists(
+                                                    maybe(
+                                                        st.fixed_dictionaries(
+                                                            {"name": maybe(st.just("c"))},
+                                                            optional={
+                                                                "resources": maybe(
+                                                                    st.fixed_dictionaries(
+                                                                        {},
+                                                                        optional={
+                                                                            "limits": maybe(
+                                                                                st.just({"{{PLACEHOLDER}}": "1"})
+                                                                            ),
+                                                                            "requests": json_values,
+                                                                            "claims": json_values,
+                                                                        },
+                                                                    )
+                                                                )
+                                                            },
+                                                        )
+                                                    ),
+                                                    max_size=2,
+                                                )
+                                            ),
+                                            "affinity": json_values,
+                                        },
+                                    )
+                                ),
+                                "brokerJobSpec": json_values,
+                            },
+                        )
+                    ),
                     "instanceServiceSpec": json_values,
                     "configurationServiceSpec": json_values,
                 },
@@ -70,9 +113,11 @@ configurations = st.fixed_dictionaries(
 admission_reviews = st.fixed_dictionaries(
     {
         "apiVersion": maybe(st.sampled_from(["admission.k8s.io/v1", "admission.k8s.io/v1beta1"])),
-        "request": maybe(st.fixed_dictionaries(
-            {"uid": maybe(st.just("u-1"))}, optional={"object": maybe(configurations), "operation": json_values}
-        )),
+        "request": maybe(
+            st.fixed_dictionaries(
+                {"uid": maybe(st.just("u-1"))}, optional={"object": maybe(configurations), "operation": json_values}
+            )
+        ),
     },
     optional={"kind": maybe(st.just("AdmissionReview"))},
 )
@@ -91,12 +136,22 @@ instances = st.fixed_dictionaries(
 
 pods = st.fixed_dictionaries(
     {"metadata": maybe(metadata())},
-    optional={"status": maybe(st.fixed_dictionaries({}, optional={
-        "phase": maybe(st.sampled_from(["Pending", "Running", "Failed", "Succeeded", "Unknown"])),
-        "startTime": maybe(st.sampled_from(["2024-05-01T11:58:00Z", "garbage", "9999-12-31T23:59:59Z"])),
-        "conditions": maybe(st.lists(maybe(st.fixed_dictionaries({"type": st.just("Ready"), "status": json_values})))),
-        "active": json_values, "ready": json_values,
-    }))},
+    optional={
+        "status": maybe(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "phase": maybe(st.sampled_from(["Pending", "Running", "Failed", "Succeeded", "Unknown"])),
+                    "startTime": maybe(st.sampled_from(["2024-05-01T11:58:00Z", "garbage", "9999-12-31T23:59:59Z"])),
+                    "conditions": maybe(
+                        st.lists(maybe(st.fixed_dictionaries({"type": st.just("Ready"), "status": json_values})))
+                    ),
+                    "active": json_values,
+                    "ready": json_values,
+                },
+            )
+        )
+    },
 )
 
 
@@ -109,14 +164,26 @@ def sync_requests(parents):
     return st.fixed_dictionaries(
         {"parent": maybe(parents)},
         optional={
-            "children": maybe(st.fixed_dictionaries({}, optional={
-                "Pod.v1": object_maps(pods), "Job.batch/v1": object_maps(pods), "Service.v1": object_maps(json_values),
-            })),
-            "related": maybe(st.fixed_dictionaries({}, optional={
-                "Configuration.akri.sh/v0": object_maps(configurations),
-                "Instance.akri.sh/v0": object_maps(instances),
-                "Pod.v1": object_maps(pods),
-            })),
+            "children": maybe(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "Pod.v1": object_maps(pods),
+                        "Job.batch/v1": object_maps(pods),
+                        "Service.v1": object_maps(json_values),
+                    },
+                )
+            ),
+            "related": maybe(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "Configuration.akri.sh/v0": object_maps(configurations),
+                        "Instance.akri.sh/v0": object_maps(instances),
+                        "Pod.v1": object_maps(pods),
+                    },
+                )
+            ),
             "finalizing": json_values,
         },
     )
@@ -197,13 +264,23 @@ def _replaced(base, path, replacement):
 
 
 def _base_instance_request():
-    pods = [fx.pod(f"node-a-{fx.INSTANCE}-pod", phase="Pending", start_time=fx.NOW),
-            fx.pod(f"node-b-{fx.INSTANCE}-pod", node="node-b")]
-    request = fx.instance_request(fx.instance(nodes=["node-a", "node-b"]), pods=pods,
-                                  services=[fx.service(f"{fx.INSTANCE}-svc")], jobs=[fx.job("j", active=1)])
+    pods = [
+        fx.pod(f"node-a-{fx.INSTANCE}-pod", phase="Pending", start_time=fx.NOW),
+        fx.pod(f"node-b-{fx.INSTANCE}-pod", node="node-b"),
+    ]
+    request = fx.instance_request(
+        fx.instance(nodes=["node-a", "node-b"]),
+        pods=pods,
+        services=[fx.service(f"{fx.INSTANCE}-svc")],
+        jobs=[fx.job("j", active=1)],
+    )
     request["related"]["Configuration.akri.sh/v0"][fx.CONFIG]["spec"]["brokerSpec"]["brokerPodSpec"]["affinity"] = {
-        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "operator": "Exists"}]}]}}}
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "operator": "Exists"}]}]
+            }
+        }
+    }
     return request
 
 
@@ -216,7 +293,8 @@ BASES = {
     "/sync/instance": _base_instance_request(),
     "/customize/instance": fx.customize_request(fx.instance(), "instance-controller.yaml"),
     "/sync/configuration": fx.configuration_request(
-        instances=[fx.instance()], pods=[fx.pod("p")], services=[fx.service(f"{fx.CONFIG}-svc")]),
+        instances=[fx.instance()], pods=[fx.pod("p")], services=[fx.service(f"{fx.CONFIG}-svc")]
+    ),
     "/customize/configuration": fx.customize_request(fx.configuration(), "configuration-controller.yaml"),
     "/validate/configuration": _base_review(),
 }

@@ -21,13 +21,29 @@ def test_defaults():
 
 
 def test_from_env_reads_every_field():
-    config = HooksConfig.from_env({
-        "AKRI_HOOKS_BIND": "127.0.0.1:9000", "AKRI_HOOKS_WORKERS": "3", "AKRI_HOOKS_THREADS": "8",
-        "AKRI_HOOKS_TIMEOUT_SECONDS": "5", "AKRI_HOOKS_CERTFILE": "/tls/tls.crt", "AKRI_HOOKS_KEYFILE": "/tls/tls.key",
-        "AKRI_HOOKS_MAX_BODY_BYTES": "1000", "AKRI_HOOKS_LOG_LEVEL": "debug", "UNRELATED": "x",
-    })
-    assert config == HooksConfig(bind="127.0.0.1:9000", workers=3, threads=8, timeout_seconds=5,
-                                 certfile="/tls/tls.crt", keyfile="/tls/tls.key", max_body_bytes=1000, log_level="debug")
+    config = HooksConfig.from_env(
+        {
+            "AKRI_HOOKS_BIND": "127.0.0.1:9000",
+            "AKRI_HOOKS_WORKERS": "3",
+            "AKRI_HOOKS_THREADS": "8",
+            "AKRI_HOOKS_TIMEOUT_SECONDS": "5",
+            "AKRI_HOOKS_CERTFILE": "/tls/tls.crt",
+            "AKRI_HOOKS_KEYFILE": "/tls/tls.key",
+            "AKRI_HOOKS_MAX_BODY_BYTES": "1000",
+            "AKRI_HOOKS_LOG_LEVEL": "debug",
+            "UNRELATED": "x",
+        }
+    )
+    assert config == HooksConfig(
+        bind="127.0.0.1:9000",
+        workers=3,
+        threads=8,
+        timeout_seconds=5,
+        certfile="/tls/tls.crt",
+        keyfile="/tls/tls.key",
+        max_body_bytes=1000,
+        log_level="debug",
+    )
     assert config.https is True
 
 
@@ -37,11 +53,21 @@ def test_invalid_env_names_every_bad_variable():
     assert "AKRI_HOOKS_WORKERS='many'" in str(caught.value)
     assert "AKRI_HOOKS_THREADS='lots'" in str(caught.value)
     with pytest.raises(ConfigError) as caught:
-        HooksConfig.from_env({"AKRI_HOOKS_BIND": "nowhere", "AKRI_HOOKS_WORKERS": "0", "AKRI_HOOKS_CERTFILE": "/c",
-                              "AKRI_HOOKS_LOG_LEVEL": "loud"})
+        HooksConfig.from_env(
+            {
+                "AKRI_HOOKS_BIND": "nowhere",
+                "AKRI_HOOKS_WORKERS": "0",
+                "AKRI_HOOKS_CERTFILE": "/c",
+                "AKRI_HOOKS_LOG_LEVEL": "loud",
+            }
+        )
     message = str(caught.value)
-    for fragment in ("AKRI_HOOKS_BIND/--bind='nowhere'", "AKRI_HOOKS_WORKERS/--workers=0", "--keyfile must be given together",
-                     "AKRI_HOOKS_LOG_LEVEL/--log-level='loud'"):
+    for fragment in (
+        "AKRI_HOOKS_BIND/--bind='nowhere'",
+        "AKRI_HOOKS_WORKERS/--workers=0",
+        "--keyfile must be given together",
+        "AKRI_HOOKS_LOG_LEVEL/--log-level='loud'",
+    ):
         assert fragment in message
 
 
@@ -69,8 +95,15 @@ def test_main_exits_2_on_bad_configuration(capsys, monkeypatch):
 
 def test_gunicorn_settings_come_from_conf_module_and_config(tmp_path):
     cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    config = HooksConfig(bind="127.0.0.1:8443", workers=2, threads=3, timeout_seconds=7,
-                         certfile=str(cert), keyfile=str(key), log_level="warning")
+    config = HooksConfig(
+        bind="127.0.0.1:8443",
+        workers=2,
+        threads=3,
+        timeout_seconds=7,
+        certfile=str(cert),
+        keyfile=str(key),
+        log_level="warning",
+    )
     app = server.HooksServer(config, app_factory=lambda c: "the app")
     cfg = app.cfg
     assert cfg.bind == ["127.0.0.1:8443"]

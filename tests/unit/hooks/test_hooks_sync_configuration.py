@@ -55,8 +55,11 @@ def test_no_configuration_service_without_running_broker_or_spec():
 def test_configuration_service_hysteresis():
     pending = broker("p1", phase="Pending", start_time=fx.NOW - timedelta(seconds=5))
     kept = sync(fx.configuration_request(pods=[pending], services=[fx.service(SVC, owner_kind="Configuration")]))
-    gone = sync(fx.configuration_request(pods=[broker("p1", phase="Succeeded")],
-                                         services=[fx.service(SVC, owner_kind="Configuration")]))
+    gone = sync(
+        fx.configuration_request(
+            pods=[broker("p1", phase="Succeeded")], services=[fx.service(SVC, owner_kind="Configuration")]
+        )
+    )
     assert [c["metadata"]["name"] for c in kept["children"]] == [SVC]
     assert gone["children"] == []
 
@@ -76,11 +79,23 @@ def test_status_counts_instances_distinct_nodes_and_ready_brokers():
     response = sync(fx.configuration_request(instances=instances, pods=pods))
 
     assert {k: v for k, v in response["status"].items() if k != "conditions"} == {
-        "instances": 3, "nodes": 3, "readyBrokers": 1,
+        "instances": 3,
+        "nodes": 3,
+        "readyBrokers": 1,
     }
     assert response["status"]["conditions"] == [
-        {"type": "InstancesDiscovered", "status": "True", "reason": "InstancesFound", "message": "3 Instances on 3 nodes"},
-        {"type": "BrokersReady", "status": "False", "reason": "BrokersNotReady", "message": "1/2 live broker Pods ready"},
+        {
+            "type": "InstancesDiscovered",
+            "status": "True",
+            "reason": "InstancesFound",
+            "message": "3 Instances on 3 nodes",
+        },
+        {
+            "type": "BrokersReady",
+            "status": "False",
+            "reason": "BrokersNotReady",
+            "message": "1/2 live broker Pods ready",
+        },
     ]
 
 
@@ -108,13 +123,18 @@ def test_brokers_ready_condition(config, pods, reason, status):
 
 def test_no_instances_condition():
     found = fx.condition(sync(fx.configuration_request()), "InstancesDiscovered")
-    assert found == {"type": "InstancesDiscovered", "status": "False", "reason": "NoInstances",
-                     "message": "no Instances discovered"}
+    assert found == {
+        "type": "InstancesDiscovered",
+        "status": "False",
+        "reason": "NoInstances",
+        "message": "no Instances discovered",
+    }
 
 
 def test_replay_is_identical_with_and_without_status_and_input_is_untouched():
-    request = fx.configuration_request(instances=[fx.instance()], pods=[broker("p1")],
-                                       services=[fx.service(SVC, owner_kind="Configuration")])
+    request = fx.configuration_request(
+        instances=[fx.instance()], pods=[broker("p1")], services=[fx.service(SVC, owner_kind="Configuration")]
+    )
     request["parent"]["status"] = {"instances": 42}
     before = copy.deepcopy(request)
     first = sync(request)
@@ -131,10 +151,14 @@ def test_replay_is_identical_with_and_without_status_and_input_is_untouched():
         (lambda r: r["parent"]["metadata"].pop("name"), "parent.metadata.name"),
         (lambda r: r["parent"].update(spec=[]), "parent.spec"),
         (lambda r: r["related"].update({"Pod.v1": []}), "related.Pod.v1"),
-        (lambda r: r["related"]["Instance.akri.sh/v0"]["i1"]["spec"].update(nodes="node-a"),
-         "related.Instance.akri.sh/v0.i1.spec.nodes"),
-        (lambda r: r["parent"]["spec"].update(configurationServiceSpec={"selector": "x"}),
-         "parent.spec.configurationServiceSpec.selector"),
+        (
+            lambda r: r["related"]["Instance.akri.sh/v0"]["i1"]["spec"].update(nodes="node-a"),
+            "related.Instance.akri.sh/v0.i1.spec.nodes",
+        ),
+        (
+            lambda r: r["parent"]["spec"].update(configurationServiceSpec={"selector": "x"}),
+            "parent.spec.configurationServiceSpec.selector",
+        ),
     ],
 )
 def test_bad_input_names_the_field(mutate, field):

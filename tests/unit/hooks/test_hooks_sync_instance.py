@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.hooks import hook_fixtures as fx
 from hooks import PENDING_GRACE_SECONDS, sync_instance
 from hooks.errors import HookInputError
+from tests.unit.hooks import hook_fixtures as fx
 
 POD_A = f"node-a-{fx.INSTANCE}-pod"
 POD_B = f"node-b-{fx.INSTANCE}-pod"
@@ -23,7 +23,9 @@ def sync(request):
 
 
 def node_terms(pod):
-    return pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    return pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
 
 
 def only_node_term(node):
@@ -83,7 +85,9 @@ def test_running_brokers_get_the_instance_service_and_ready_status():
     response = sync(request)
 
     assert [(c["kind"], c["metadata"]["name"]) for c in response["children"]] == [
-        ("Pod", POD_A), ("Pod", POD_B), ("Service", SVC),
+        ("Pod", POD_A),
+        ("Pod", POD_B),
+        ("Service", SVC),
     ]
     service = fx.children_of(response, "Service")[SVC]
     assert service["metadata"]["labels"] == {"app": SVC, "controller": "akri.sh", "akri.sh/instance": fx.INSTANCE}
@@ -93,16 +97,17 @@ def test_running_brokers_get_the_instance_service_and_ready_status():
     assert response["status"]["liveBrokers"] == 2
     assert response["status"]["readyBrokers"] == 2
     assert fx.condition(response, "BrokersReady") == {
-        "type": "BrokersReady", "status": "True", "reason": "AllBrokersReady", "message": "2/2 broker Pods ready",
+        "type": "BrokersReady",
+        "status": "True",
+        "reason": "AllBrokersReady",
+        "message": "2/2 broker Pods ready",
     }
     assert fx.condition(response, "ConfigurationFound")["status"] == "True"
 
 
 def test_user_selector_is_kept_and_extended():
     spec = {**fx.service_spec(), "selector": {"tier": "camera"}}
-    request = fx.instance_request(
-        pods=[fx.pod(POD_A)], configurations=[fx.configuration(instance_service_spec=spec)]
-    )
+    request = fx.instance_request(pods=[fx.pod(POD_A)], configurations=[fx.configuration(instance_service_spec=spec)])
     service = fx.children_of(sync(request), "Service")[SVC]
     assert service["spec"]["selector"] == {"tier": "camera", "controller": "akri.sh", "akri.sh/instance": fx.INSTANCE}
 
@@ -254,15 +259,20 @@ def test_placeholder_in_requests_only():
 
 
 def test_placeholder_in_limits_only():
-    spec = {"containers": [{"name": "b", "image": "i",
-                            "resources": {"limits": {fx.PLACEHOLDER: "2"}, "requests": {"memory": "10Mi"}}}]}
+    spec = {
+        "containers": [
+            {"name": "b", "image": "i", "resources": {"limits": {fx.PLACEHOLDER: "2"}, "requests": {"memory": "10Mi"}}}
+        ]
+    }
     resources = _single_pod(spec)["spec"]["containers"][0]["resources"]
     assert resources == {"limits": {fx.RESOURCE: "2"}, "requests": {"memory": "10Mi"}}
 
 
 def test_placeholder_in_an_init_container_and_claims_dropped():
     spec = {
-        "initContainers": [{"name": "init", "image": "i", "resources": {"limits": {fx.PLACEHOLDER: "1"}, "claims": [{"name": "gpu"}]}}],
+        "initContainers": [
+            {"name": "init", "image": "i", "resources": {"limits": {fx.PLACEHOLDER: "1"}, "claims": [{"name": "gpu"}]}}
+        ],
         "containers": [{"name": "b", "image": "i"}, {"name": "c", "image": "i", "resources": {"limits": {"cpu": "1"}}}],
     }
     pod_spec = _single_pod(spec)["spec"]
@@ -296,12 +306,21 @@ def test_node_affinity_is_anded_with_every_user_term():
     assert pod_spec["affinity"]["podAntiAffinity"] == spec["affinity"]["podAntiAffinity"]
 
 
-def test_children_of_one_response_share_no_mutable_objects():
-    response = sync(fx.instance_request(fx.instance(nodes=["node-a", "node-b"])))
+def test_response_never_aliases_the_request_and_pods_own_their_metadata_and_affinity():
+    request = fx.instance_request(fx.instance(nodes=["node-a", "node-b"]))
+    before = copy.deepcopy(request)
+    response = sync(request)
     pod_a, pod_b = response["children"]
-    pod_a["spec"]["containers"][0]["image"] = "changed"
+
+    for child in response["children"]:  # scribble over every container of every Pod
+        for container in child["spec"]["containers"]:
+            container["image"] = "changed"
+            container["resources"]["limits"].clear()
+    pod_a["metadata"]["labels"]["app"] = "changed"
     node_terms(pod_a).append("changed")
-    assert pod_b["spec"]["containers"][0]["image"] == "nginx:latest"
+
+    assert request == before
+    assert pod_b["metadata"]["labels"]["app"] == POD_B
     assert node_terms(pod_b) == [only_node_term("node-b")]
 
 
@@ -336,11 +355,17 @@ def test_broker_job_spec_gives_one_job_named_after_the_configuration_generation(
     job = response["children"][0]
     assert job["apiVersion"] == "batch/v1"
     assert job["metadata"]["labels"] == {
-        "akri.sh/configuration": fx.CONFIG, "akri.sh/instance": fx.INSTANCE, "app": JOB, "controller": "akri.sh",
+        "akri.sh/configuration": fx.CONFIG,
+        "akri.sh/instance": fx.INSTANCE,
+        "app": JOB,
+        "controller": "akri.sh",
     }
     template = job["spec"]["template"]
     assert template["metadata"]["labels"] == {
-        "team": "vision", "akri.sh/configuration": fx.CONFIG, "akri.sh/instance": fx.INSTANCE, "controller": "akri.sh",
+        "team": "vision",
+        "akri.sh/configuration": fx.CONFIG,
+        "akri.sh/instance": fx.INSTANCE,
+        "controller": "akri.sh",
     }
     assert template["spec"]["containers"][0]["resources"] == {"limits": {fx.RESOURCE: "1"}}
     assert "affinity" not in template["spec"]
@@ -391,7 +416,10 @@ def test_no_broker_spec_means_no_children():
 
     assert response["children"] == []
     assert fx.condition(response, "BrokersReady") == {
-        "type": "BrokersReady", "status": "True", "reason": "NoBrokerSpec", "message": "Configuration has no brokerSpec",
+        "type": "BrokersReady",
+        "status": "True",
+        "reason": "NoBrokerSpec",
+        "message": "Configuration has no brokerSpec",
     }
     assert response["status"]["desiredBrokers"] == 0
 
@@ -408,7 +436,9 @@ def test_missing_configuration_means_no_children_and_a_condition(related):
     assert response["children"] == []
     found = fx.condition(response, "ConfigurationFound")
     assert found == {
-        "type": "ConfigurationFound", "status": "False", "reason": "ConfigurationNotFound",
+        "type": "ConfigurationFound",
+        "status": "False",
+        "reason": "ConfigurationNotFound",
         "message": f"Configuration {fx.NAMESPACE}/{fx.CONFIG} not found",
     }
     assert fx.condition(response, "BrokersReady")["status"] == "False"
@@ -499,9 +529,16 @@ def _mutated(path, value):
         (("children", "Pod.v1", POD_A), "x", f"children.Pod.v1.{POD_A}"),
         (("children", "Pod.v1", POD_A, "status"), "x", f"children.Pod.v1.{POD_A}.status"),
         (("children", "Pod.v1", POD_A, "status", "phase"), 3, f"children.Pod.v1.{POD_A}.status.phase"),
-        (("related", "Configuration.akri.sh/v0", fx.CONFIG, "spec"), [], f"related.Configuration.akri.sh/v0.{fx.CONFIG}.spec"),
-        (("related", "Configuration.akri.sh/v0", fx.CONFIG, "spec", "brokerSpec", "brokerPodSpec", "containers"), {},
-         f"related.Configuration.akri.sh/v0.{fx.CONFIG}.spec.brokerSpec.brokerPodSpec.containers"),
+        (
+            ("related", "Configuration.akri.sh/v0", fx.CONFIG, "spec"),
+            [],
+            f"related.Configuration.akri.sh/v0.{fx.CONFIG}.spec",
+        ),
+        (
+            ("related", "Configuration.akri.sh/v0", fx.CONFIG, "spec", "brokerSpec", "brokerPodSpec", "containers"),
+            {},
+            f"related.Configuration.akri.sh/v0.{fx.CONFIG}.spec.brokerSpec.brokerPodSpec.containers",
+        ),
     ],
 )
 def test_bad_input_raises_hook_input_error_naming_the_field(path, value, field):

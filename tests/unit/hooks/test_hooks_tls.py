@@ -46,9 +46,19 @@ def tls_server(tmp_path_factory):
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("AKRI_HOOKS_")}
     process = subprocess.Popen(
-        [str(AKRI_HOOKS), f"--bind=127.0.0.1:{port}", "--workers=1", "--threads=2",
-         f"--certfile={tmp_path / 'tls.crt'}", f"--keyfile={tmp_path / 'tls.key'}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True,
+        [
+            str(AKRI_HOOKS),
+            f"--bind=127.0.0.1:{port}",
+            "--workers=1",
+            "--threads=2",
+            f"--certfile={tmp_path / 'tls.crt'}",
+            f"--keyfile={tmp_path / 'tls.key'}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
     )
     base = f"https://127.0.0.1:{port}"
     session = requests.Session()
@@ -84,7 +94,11 @@ def tls_server(tmp_path_factory):
 def test_admission_review_over_https(tls_server):
     base, session, _ = tls_server
     config = yaml.safe_load((CASES / "webhookValidConfiguration.yaml").read_text())
-    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "tls-1", "object": config}}
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {"uid": "tls-1", "object": config},
+    }
 
     allowed = session.post(f"{base}/validate/configuration", json=review, timeout=REQUEST_TIMEOUT_SECONDS)
     config["spec"]["brokerSpec"]["brokerPodSpec"]["xUnknownSyntheticField"] = 1

@@ -13,6 +13,7 @@ import pytest
 from lxml import etree
 
 from agent.discovery.errors import InvalidDiscoveryDetails
+from agent.discovery.handlers import onvif
 from agent.discovery.handlers._onvif_credentials import Credential, CredentialStore
 from agent.discovery.handlers._onvif_soap import (
     BASE64_BINARY_TYPE,
@@ -30,7 +31,11 @@ from agent.discovery.handlers._onvif_wsdiscovery import (
     parse_probe_matches,
 )
 from agent.discovery.handlers.filtering import FilterList, FilterType
-from agent.discovery.handlers.onvif import OnvifDetails, OnvifDiscoveryHandler, parse_details
+from agent.discovery.handlers.onvif import (
+    OnvifDetails,
+    OnvifDiscoveryHandler,
+    parse_details,
+)
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
 WSA = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
@@ -171,7 +176,8 @@ def test_replies_to_other_messages_are_rejected_as_unrelated(relates_to: str | N
 
 @pytest.mark.parametrize(
     "datagram",
-    [b"", b"<unclosed", b"\xff\xfe<\x00", b"<Envelope>not soap</Envelope>", b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'],
+    [b"", b"<unclosed", b"\xff\xfe<\x00", b"<Envelope>not soap</Envelope>",
+     b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'],
 )
 def test_malformed_datagrams_are_rejected_as_malformed(datagram: bytes) -> None:
     with pytest.raises(DatagramRejected) as excinfo:
@@ -232,7 +238,8 @@ def test_username_password_pairs_use_c_identifier_ids_and_override_lists() -> No
     c_id = UUID.replace("-", "_")
     store = CredentialStore.from_properties(props(
         device_credential_list=["l"], l={UUID: {"username": "from-list", "password": "x"}},
-        **{f"username_{c_id}": b"from-pair", f"password_{c_id}": b"pw", "username_": b"ignored", "password_lonely": b"p"},
+        **{f"username_{c_id}": b"from-pair", f"password_{c_id}": b"pw", "username_": b"ignored",
+           "password_lonely": b"p"},
     ))
     assert store.get(UUID) == Credential("from-pair", "pw")
     assert store.get("lonely") is None
@@ -292,7 +299,8 @@ def test_invalid_details(text: str, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("environ", "interfaces"),
-    [({}, None), ({"ONVIF_MULTICAST_INTERFACES": ""}, ()), ({"ONVIF_MULTICAST_INTERFACES": " eth1, vlan20 "}, ("eth1", "vlan20"))],
+    [({}, None), ({"ONVIF_MULTICAST_INTERFACES": ""}, ()),
+     ({"ONVIF_MULTICAST_INTERFACES": " eth1, vlan20 "}, ("eth1", "vlan20"))],
 )
 def test_multicast_interfaces_from_env(environ: dict[str, str], interfaces: tuple[str, ...] | None) -> None:
     assert OnvifDiscoveryHandler.from_env(environ).multicast_interfaces == interfaces
@@ -301,3 +309,14 @@ def test_multicast_interfaces_from_env(environ: dict[str, str], interfaces: tupl
 def test_bad_multicast_interface_name_from_env() -> None:
     with pytest.raises(ValueError, match="ONVIF_MULTICAST_INTERFACES='eth0,a/b': 'a/b' is not an interface name"):
         OnvifDiscoveryHandler.from_env({"ONVIF_MULTICAST_INTERFACES": "eth0,a/b"})
+
+
+def test_handler_identity() -> None:
+    handler = OnvifDiscoveryHandler()
+    assert (handler.name, handler.shared, handler.multicast_interfaces) == ("onvif", True, None)
+
+
+def test_main_rejects_a_bad_environment(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ONVIF_MULTICAST_INTERFACES", "a/b")
+    assert onvif.main([]) == 2
+    assert "ONVIF_MULTICAST_INTERFACES='a/b'" in capsys.readouterr().err
