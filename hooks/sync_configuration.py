@@ -19,6 +19,8 @@ label names it are counted.
         conditions:         # always these two, in this order
           - {type: InstancesDiscovered, status, reason, message}
           - {type: BrokersReady, status, reason, message}
+          # then, unchanged, any condition the agents own (AGENT_CONDITION_TYPES), because
+          # Metacontroller replaces .status wholesale and would otherwise wipe the agents' reports
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ __all__ = ["sync_configuration"]
 INSTANCE_KEY = "Instance.akri.sh/v0"
 POD_KEY = "Pod.v1"
 SERVICE_KEY = "Service.v1"
+AGENT_CONDITION_TYPES = frozenset({"DiscoveryFailed"})
+"""Condition types written by the agents (agent.controllers.conditions); carried over as observed."""
 
 
 def sync_configuration(request: Mapping[str, Any], *, now: datetime) -> CompositeSyncResponse:
@@ -109,10 +113,19 @@ def sync_configuration(request: Mapping[str, Any], *, now: datetime) -> Composit
             "instances": len(instances),
             "nodes": len(nodes),
             "readyBrokers": ready,
-            "conditions": [discovered, brokers],
+            "conditions": [discovered, brokers, *_agent_conditions(parent)],
         },
         "children": desired,
     }
+
+
+def _agent_conditions(parent: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The agents' conditions of `parent.status.conditions`, unchanged and in their order."""
+    status = parent.get("status")
+    conditions = status.get("conditions") if isinstance(status, Mapping) else None
+    if not isinstance(conditions, list):
+        return []
+    return [c for c in conditions if isinstance(c, Mapping) and c.get("type") in AGENT_CONDITION_TYPES]
 
 
 def _own_instances(instances: Mapping[str, Mapping[str, Any]], name: str) -> dict[str, Mapping[str, Any]]:

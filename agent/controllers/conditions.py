@@ -54,11 +54,12 @@ def with_discovery_condition(configuration: Obj | None, *, node: str, status: Di
     stamp = now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if existing is not None and existing.get("status") == wanted["status"] and existing.get("lastTransitionTime"):
         stamp = existing["lastTransitionTime"]
-    condition = {"type": CONDITION_TYPE, **wanted, "lastTransitionTime": stamp}
+    condition: Obj = {"type": CONDITION_TYPE, **wanted, "lastTransitionTime": stamp}
     generation = (configuration.get("metadata") or {}).get("generation")
     if isinstance(generation, int):
         condition["observedGeneration"] = generation
-    status_obj = configuration.get("status") if isinstance(configuration.get("status"), dict) else {}
+    current_status = configuration.get("status")
+    status_obj: Obj = current_status if isinstance(current_status, dict) else {}
     conditions = [c for c in status_obj.get("conditions") or [] if not (isinstance(c, dict)
                                                                           and c.get("type") == CONDITION_TYPE)]
     status_obj["conditions"] = [*conditions, condition]

@@ -37,9 +37,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agent.aiokits.queueing import KeyedQueue
 from agent.controllers import conditions
 from agent.controllers import instances as edits
-from agent.aiokits.queueing import KeyedQueue
 from agent.devices.store import DeviceRecord, DeviceStore
 from agent.discovery import properties as discovery_properties
 from agent.discovery.registry import DiscoveryHandlerRegistry
@@ -287,8 +287,9 @@ class ConfigurationController:
                 release.append(name)
             else:
                 wake.append(deadline - now)
-        if not settled and (deadline := request.settle_deadline()) is not None:
-            wake.append(max(0.0, deadline - now) + 0.01)
+        settle_at = request.settle_deadline()
+        if not settled and settle_at is not None:
+            wake.append(max(0.0, settle_at - now) + 0.01)
 
         for device in discovered.values():
             await self._join(config, device)
@@ -297,9 +298,9 @@ class ConfigurationController:
             await self._refresh(config, mine[name], state.devices.get(name))
         for name in release:
             state.held.pop(name, None)
-            device = state.devices.pop(name, None)
-            cdi = device.cdi_name if device else str((mine.get(name, {}).get("spec") or {}).get("cdiName") or "")
-            await self._leave(state.key, name, reason="device vanished" if device else "device not rediscovered")
+            gone = state.devices.pop(name) if name in state.devices else None
+            cdi = gone.cdi_name if gone else str((mine.get(name, {}).get("spec") or {}).get("cdiName") or "")
+            await self._leave(state.key, name, reason="device vanished" if gone else "device not rediscovered")
             if cdi:
                 self.devices.remove(cdi)
 

@@ -148,7 +148,8 @@ def without_node(current: Obj | None, *, node: str) -> Any:
     if current is None:
         return None
     spec = current.get("spec") or {}
-    usage = spec.get("deviceUsage") if isinstance(spec.get("deviceUsage"), dict) else {}
+    raw_usage = spec.get("deviceUsage")
+    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
     claimed = [k for k, v in usage.items() if claims_node(v, node)]
     nodes = nodes_of(current)
     if node not in nodes and not claimed:

@@ -90,7 +90,8 @@ class EmbeddedEndpoint(Endpoint):
             raise
         except Exception as exc:  # boundary to handler code, like a request handler (STYLE.md §5.11)
             logger.exception("embedded discovery handler %s failed", self.name)
-            raise errors.HandlerUnavailable(f"embedded handler {self.name} failed: {type(exc).__name__}: {exc}") from exc
+            raise errors.HandlerUnavailable(
+                f"embedded handler {self.name} failed: {type(exc).__name__}: {exc}") from exc
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
 

@@ -27,7 +27,7 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -71,7 +71,7 @@ class DiscoveryServicer(pb_grpc.DiscoveryHandlerServicer):
         stream = self.handler.discover(request.discovery_details, properties)
         try:
             async for devices in stream:
-                yield pb.DiscoverResponse(devices=[device_to_proto(d, pb) for d in devices])
+                yield pb.DiscoverResponse(devices=[cast(Any, device_to_proto(d, pb)) for d in devices])
         except InvalidDiscoveryDetails as exc:
             logger.warning("%s: invalid discoveryDetails: %s", self.handler.name, exc)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))

@@ -77,7 +77,8 @@ class KubeClient:
 
     def request_sync(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
                      body: Any = None, content_type: str = "application/json",
-                     timeout: float | None = REQUEST_TIMEOUT_SECONDS, stream: bool = False) -> Any:
+                     timeout: float | tuple[float, float] | None = REQUEST_TIMEOUT_SECONDS,
+                     stream: bool = False) -> Any:
         """One HTTP call (blocking); returns the decoded JSON body, or the raw urllib3 response when
         `stream` is true (caller must release it). Raises errors.KubeError for non-2xx."""
         query_params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]

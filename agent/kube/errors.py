@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["KubeConfigError", "KubeError", "KubeClientError", "KubeServerError", "NotFound", "Conflict", "AlreadyExists",
-           "Gone", "Invalid", "TooManyRequests", "from_response"]
+__all__ = ["KubeConfigError", "KubeError", "KubeClientError", "KubeServerError", "NotFound", "Conflict",
+           "AlreadyExists", "Gone", "Invalid", "TooManyRequests", "from_response"]
 
 TEXT_ERROR_MAX_SIZE = 256
 

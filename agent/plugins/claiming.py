@@ -21,12 +21,11 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from akri_api import model
-
 from agent.kube import errors as kube_errors
 from agent.plugins import errors
 from agent.plugins.instances import InstanceStore
 from agent.plugins.slots import SlotTable, may_claim, read_usage
+from akri_api import model
 
 __all__ = ["SlotClaimer", "MAX_TRIES", "RETRY_DELAY_SECONDS"]
 
@@ -44,9 +43,11 @@ Mutation = Callable[[Obj], bool]
 def _device_usage(instance: Obj) -> dict[str, Any]:
     spec = instance.setdefault("spec", {})
     usage = spec.get("deviceUsage")
-    if not isinstance(usage, dict):
-        usage = spec["deviceUsage"] = {}
-    return usage
+    if isinstance(usage, dict):
+        return usage
+    fresh: dict[str, Any] = {}
+    spec["deviceUsage"] = fresh
+    return fresh
 
 
 def _capacity(instance: Obj) -> int:

@@ -18,14 +18,13 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from akri_api import model, naming
-
 from agent.plugins import allocating, errors
 from agent.plugins._pb import pluginapi_pb2 as pb
 from agent.plugins.instance_plugin import InstancePlugin
 from agent.plugins.plugin import DeviceList, DevicePlugin, PublishedDevices
 from agent.plugins.slots import HEALTHY, Claim
 from agent.plugins.virtual_slots import VirtualSlot, next_virtual_table
+from akri_api import model, naming
 
 __all__ = ["ConfigurationPlugin"]
 

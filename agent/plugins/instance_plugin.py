@@ -19,14 +19,13 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from akri_api import model, naming
-
 from agent.devices.store import DeviceStore
 from agent.plugins import allocating, errors
 from agent.plugins._pb import pluginapi_pb2 as pb
 from agent.plugins.claiming import SlotClaimer
 from agent.plugins.plugin import DevicePlugin, PublishedDevices
 from agent.plugins.slots import Claim, SlotTable, node_claims
+from akri_api import model, naming
 
 __all__ = ["InstancePlugin"]
 

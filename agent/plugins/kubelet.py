@@ -21,13 +21,12 @@ from typing import Protocol
 
 import grpc
 
-from akri_api import naming
-
 from agent.plugins import errors
 from agent.plugins._pb import pluginapi_pb2 as pb
 from agent.plugins._pb import pluginapi_pb2_grpc as pb_grpc
 from agent.plugins._pb import podresources_pb2 as pr
 from agent.plugins._pb import podresources_pb2_grpc as pr_grpc
+from akri_api import naming
 
 __all__ = ["DEVICE_PLUGIN_API_VERSION", "register", "PodResourcesSource", "PodResourcesClient", "held_akri_devices",
            "socket_identity", "unix_target", "CHANNEL_OPTIONS"]
@@ -57,8 +56,9 @@ async def register(kubelet_socket: str, *, endpoint: str, resource_name: str, ti
                                  options=pb.DevicePluginOptions(pre_start_required=False,
                                                                 get_preferred_allocation_available=False))
     async with grpc.aio.insecure_channel(unix_target(kubelet_socket), options=CHANNEL_OPTIONS) as channel:
+        stub = pb_grpc.RegistrationStub(channel)  # type: ignore[no-untyped-call]
         try:
-            await pb_grpc.RegistrationStub(channel).Register(request, timeout=timeout_seconds)
+            await stub.Register(request, timeout=timeout_seconds)
         except grpc.aio.AioRpcError as exc:
             raise errors.RegistrationFailed(
                 f"kubelet at {kubelet_socket} did not register {resource_name} (endpoint {endpoint}): "
@@ -83,9 +83,9 @@ class PodResourcesClient:
     async def held_devices(self) -> frozenset[HeldDevice]:
         """List pod resources and keep the `akri.sh/` devices. Raises errors.PodResourcesUnavailable."""
         async with grpc.aio.insecure_channel(unix_target(self._socket_path), options=CHANNEL_OPTIONS) as channel:
+            stub = pr_grpc.PodResourcesListerStub(channel)  # type: ignore[no-untyped-call]
             try:
-                response = await pr_grpc.PodResourcesListerStub(channel).List(
-                    pr.ListPodResourcesRequest(), timeout=self._timeout_seconds)
+                response = await stub.List(pr.ListPodResourcesRequest(), timeout=self._timeout_seconds)
             except grpc.aio.AioRpcError as exc:
                 raise errors.PodResourcesUnavailable(
                     f"kubelet pod-resources at {self._socket_path}: {exc.code().name} {exc.details()}") from exc

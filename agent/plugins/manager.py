@@ -25,11 +25,10 @@ with a warning.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Coroutine, Iterator
 from typing import Any
-
-from akri_api import model, naming
 
 from agent.aiokits import tasks
 from agent.aiokits.stopper import Stopper
@@ -45,6 +44,7 @@ from agent.plugins.plugin import DevicePlugin
 from agent.plugins.reclaiming import HeldClaim, SlotReclaimer
 from agent.plugins.serving import REGISTRATION_CONCURRENCY, PluginServer
 from agent.plugins.settings import PluginSettings
+from akri_api import model, naming
 
 __all__ = ["PluginManager"]
 
@@ -105,8 +105,7 @@ class PluginManager:
                     resource = plugin.resource_name
                 else:
                     resource = naming.configuration_resource_name(plugin.configuration)
-                result.append(HeldClaim(resource, claim.device_id, claim.key,
-                                        lambda p=plugin, c=claim: p.release(c)))
+                result.append(HeldClaim(resource, claim.device_id, claim.key, functools.partial(plugin.release, claim)))
         return result
 
     # -- running ---------------------------------------------------------------------------------

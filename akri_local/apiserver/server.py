@@ -145,6 +145,11 @@ class ApiServer:
         self._httpd = None
         logger.info("API emulator at %s stopped", self.url)
 
+    def drop_connections(self) -> None:
+        """Test hook: close every open client connection (watches end as on an API server restart)."""
+        if self._httpd is not None:
+            self._httpd.close_connections()
+
     def write_kubeconfig(self, path: str | os.PathLike[str]) -> Path:
         """Write a kubeconfig pointing at this server to ``path``; returns the path."""
         return kubeconfig.write_kubeconfig(path, self.url)

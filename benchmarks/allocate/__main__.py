@@ -33,7 +33,6 @@ from typing import Any
 
 import grpc
 
-from akri_api import model
 from agent.devices.store import DeviceRecord, DeviceStore
 from agent.discovery.handler import Device
 from agent.kube import errors as kube_errors
@@ -44,8 +43,9 @@ from agent.plugins._pb import pluginapi_pb2_grpc as pb_grpc
 from agent.plugins.claiming import SlotClaimer
 from agent.plugins.instance_plugin import InstancePlugin
 from agent.plugins.manager import PluginManager
-from agent.plugins.serving import DevicePluginServicer, service_handler
+from agent.plugins.serving import SERVER_OPTIONS, DevicePluginServicer, service_handler
 from agent.plugins.settings import PluginSettings
+from akri_api import model
 
 RSS_TARGET_KIB = 79 * 1024
 RATIO_TARGET = 1.5
@@ -105,8 +105,8 @@ def device_store(objects: list[dict[str, Any]]) -> DeviceStore:
     store = DeviceStore()
     for obj in objects:
         spec = obj["spec"]
-        store.put(spec["cdiName"], DeviceRecord(Device(obj["metadata"]["name"], {"DESCRIPTION": obj["metadata"]["name"]}),
-                                                {"RESOLUTION_WIDTH": "800"}))
+        name = obj["metadata"]["name"]
+        store.put(spec["cdiName"], DeviceRecord(Device(name, {"DESCRIPTION": name}), {"RESOLUTION_WIDTH": "800"}))
     return store
 
 
@@ -125,9 +125,10 @@ def proc_status() -> dict[str, int]:
 
 
 async def agent_child(directory: str, instances: int) -> None:
+    baseline = proc_status()["VmRSS"]
     objects = [instance_dict(CONFIGURATIONS[i % len(CONFIGURATIONS)], i, 2) for i in range(instances)]
-    settings = PluginSettings(device_plugins_directory=directory, pod_resources_socket=os.path.join(directory, "pr.sock"),
-                              reclaim_interval_seconds=3600)
+    settings = PluginSettings(device_plugins_directory=directory,
+                              pod_resources_socket=os.path.join(directory, "pr.sock"), reclaim_interval_seconds=3600)
     manager = PluginManager(kube=MemoryStore(objects), devices=device_store(objects), node="node-a",
                             settings=settings, pod_resources=NoPods())
     del objects
@@ -144,7 +145,7 @@ async def agent_child(directory: str, instances: int) -> None:
         raise SystemExit("plugins did not all register within 120 s")
     gc.collect()
     await asyncio.sleep(1.0)
-    result = {"plugins": len(plugins), "sockets": len(os.listdir(directory)) - 1, **proc_status()}
+    result = {"plugins": len(plugins), "sockets": len(os.listdir(directory)) - 1, "baseline": baseline, **proc_status()}
     print(json.dumps(result), flush=True)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -184,6 +185,10 @@ async def measure_rss(instances: int) -> dict[str, int]:
 # -- Allocate latency -------------------------------------------------------------------------------
 
 
+def allocate_request(device_id: str) -> pb.AllocateRequest:
+    return pb.AllocateRequest(container_requests=[pb.ContainerAllocateRequest(devicesIDs=[device_id])])
+
+
 def percentile(samples: list[float], p: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -205,7 +210,7 @@ async def measure_latency(requests: int) -> dict[str, dict[str, float]]:
     try:
         for name, plugin in plugins.items():
             path = os.path.join(directory, f"{name}.sock")
-            server = grpc.aio.server()
+            server = grpc.aio.server(options=SERVER_OPTIONS)
             server.add_generic_rpc_handlers((service_handler(DevicePluginServicer(plugin)),))
             server.add_insecure_port(kubelet.unix_target(path))
             await server.start()
@@ -214,7 +219,7 @@ async def measure_latency(requests: int) -> dict[str, dict[str, float]]:
             channels.append(channel)
             stubs[name] = pb_grpc.DevicePluginStub(channel)
         held_name, claim_name = held["metadata"]["name"], claimable["metadata"]["name"]
-        held_request = pb.AllocateRequest(container_requests=[pb.ContainerAllocateRequest(devicesIDs=[f"{held_name}-0"])])
+        held_request = allocate_request(f"{held_name}-0")
         await stubs[held_name].Allocate(held_request)  # claim once; later calls find it held
         samples: dict[str, list[float]] = {"empty": [], "held": [], "claim": []}
         clock = time.perf_counter
@@ -229,7 +234,7 @@ async def measure_latency(requests: int) -> dict[str, dict[str, float]]:
                 samples["empty"].append(t1 - t0)
                 samples["held"].append(t2 - t1)
         claim_plugin = plugins[claim_name]
-        claim_request = pb.AllocateRequest(container_requests=[pb.ContainerAllocateRequest(devicesIDs=[f"{claim_name}-0"])])
+        claim_request = allocate_request(f"{claim_name}-0")
         for _ in range(requests):
             t1 = clock()
             await stubs[claim_name].Allocate(claim_request)
@@ -270,7 +275,9 @@ async def main(args: argparse.Namespace) -> int:
         ok &= rss_ok
         print(f"Agent RSS with {args.instances} Instances: {rss['plugins']} plugins, {rss['sockets']} sockets, "
               f"{rss['registrations']} registrations (real gRPC servers)")
-        print(f"  VmRSS {rss['VmRSS'] / 1024:.1f} MiB, VmHWM {rss['VmHWM'] / 1024:.1f} MiB; "
+        per_plugin = (rss["VmRSS"] - rss["baseline"]) / max(rss["plugins"], 1)
+        print(f"  VmRSS {rss['VmRSS'] / 1024:.1f} MiB, VmHWM {rss['VmHWM'] / 1024:.1f} MiB "
+              f"(after imports: {rss['baseline'] / 1024:.1f} MiB; {per_plugin:.1f} KiB per plugin); "
               f"target ≤ {RSS_TARGET_KIB // 1024} MiB: {'met' if rss_ok else 'NOT met'}")
     return 0 if ok else 1
 

@@ -75,7 +75,8 @@ class _PodResources(pr_grpc.PodResourcesListerServicer):
     def __init__(self, kubelet: FakeKubelet) -> None:
         self._kubelet = kubelet
 
-    async def List(self, request: pr.ListPodResourcesRequest, context: grpc.aio.ServicerContext) -> pr.ListPodResourcesResponse:  # noqa: N802
+    async def List(self, request: pr.ListPodResourcesRequest,  # noqa: N802
+                   context: grpc.aio.ServicerContext) -> pr.ListPodResourcesResponse:
         self._kubelet.pod_resources_calls += 1
         response = pr.ListPodResourcesResponse()
         for pod in self._kubelet.pods.values():

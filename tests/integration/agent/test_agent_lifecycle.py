@@ -100,7 +100,7 @@ async def test_watch_recovers_from_410_gone(api: Api, agents: AgentRunner, api_c
     # etcd compaction, then every connection drops (an apiserver restart): the agent's watches
     # reconnect from a resourceVersion that no longer exists and get 410 Gone.
     local_apiserver.store.compact()  # type: ignore[attr-defined]
-    local_apiserver._httpd.close_connections()  # type: ignore[attr-defined]  # emulator test hook
+    local_apiserver.drop_connections()  # emulator test hook
     await api.delete_configuration("before")  # while the agent is not watching
 
     async def relisted() -> bool:

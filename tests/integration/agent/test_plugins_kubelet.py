@@ -72,7 +72,7 @@ def make_node(name: str, **overrides: float) -> Node:
     settings = PluginSettings(device_plugins_directory=os.path.join(root, "dp"),
                               pod_resources_socket=os.path.join(root, "pr", "kubelet.sock"),
                               reclaim_interval_seconds=overrides.get("interval", 0.1),
-                              reclaim_grace_seconds=overrides.get("grace", 0.3),
+                              reclaim_grace_seconds=overrides.get("grace", 30.0),
                               kubelet_restart_check_seconds=0.1, registration_backoff_max_seconds=0.2)
     kubelet = FakeKubelet(settings.device_plugins_directory, settings.pod_resources_socket)
     devices = DeviceStore()
@@ -138,7 +138,8 @@ async def test_registers_instance_and_configuration_plugins(nodes: list[Node]) -
     assert len(node.plugin_sockets()) == 2  # one live socket per plugin
     options = await k.options(f"akri.sh/{A}")
     assert not options.pre_start_required and not options.get_preferred_allocation_available
-    assert await k.call(f"akri.sh/{A}", "PreStartContainer", pb.PreStartContainerRequest()) == pb.PreStartContainerResponse()
+    prestart = await k.call(f"akri.sh/{A}", "PreStartContainer", pb.PreStartContainerRequest())
+    assert prestart == pb.PreStartContainerResponse()
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await k.call(f"akri.sh/{A}", "GetPreferredAllocation", pb.PreferredAllocationRequest())
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
@@ -201,7 +202,8 @@ async def test_allocate_udev_device_nodes(nodes: list[Node]) -> None:
     k, res = node.kubelet, f"akri.sh/{U}"
     await k.wait_for(lambda: res in k.devices)
     response = (await k.allocate(res, [[f"{U}-0"]])).container_responses[0]
-    assert [(d.container_path, d.host_path, d.permissions) for d in response.devices] == [("/dev/null", "/dev/null", "rwm")]
+    devices = [(d.container_path, d.host_path, d.permissions) for d in response.devices]
+    assert devices == [("/dev/null", "/dev/null", "rwm")]
     assert dict(response.envs)["UDEV_DEVNODE_0B1C2D"] == "/dev/null"
 
 
@@ -263,7 +265,7 @@ async def test_reclaim_frees_slot_no_pod_holds_despite_unrelated_unready_pod(nod
     caplog.set_level(logging.INFO, logger="agent.plugins")
     store = MemoryInstances()
     debug_echo(store)
-    node = await start_node(nodes, store)
+    node = await start_node(nodes, store, grace=0.3)
     k, res = node.kubelet, f"akri.sh/{A}"
     await k.wait_for(lambda: res in k.devices)
     k.set_pod("unrelated", {"example.com/gpu": ["gpu-0"]}, ready=False)
@@ -280,7 +282,7 @@ async def test_reclaim_frees_slot_no_pod_holds_despite_unrelated_unready_pod(nod
 async def test_reclaim_configuration_level_slot_by_vdev(nodes: list[Node]) -> None:
     store = MemoryInstances()
     debug_echo(store, capacity=1)
-    node = await start_node(nodes, store)
+    node = await start_node(nodes, store, grace=0.3)
     k, res = node.kubelet, f"akri.sh/{CFG}"
     await k.wait_for(lambda: res in k.devices)
     k.set_pod("broker", {res: [f"{CFG}-0"]})

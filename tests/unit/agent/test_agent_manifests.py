@@ -31,7 +31,8 @@ def test_daemonset_runs_akri_agent_with_akris_names_and_paths() -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["AGENT_NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
     assert env["DISCOVERY_HANDLERS_DIRECTORY"]["value"] == "/var/lib/akri"
-    known_flags = {action.help.split("$")[-1] for action in build_parser()._actions if action.help and "$" in action.help}
+    known_flags = {action.help.split("$")[-1] for action in build_parser()._actions
+                   if action.help and "$" in action.help}
     assert set(env) <= known_flags  # every variable set here is one the agent reads
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     host = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}

@@ -143,6 +143,16 @@ def test_replay_is_identical_with_and_without_status_and_input_is_untouched():
     assert json.dumps(sync(request)) == json.dumps(first)
 
 
+def test_agent_discovery_failure_condition_survives_the_status_rewrite():
+    failed = {"type": "DiscoveryFailed", "status": "True", "reason": "InvalidDiscoveryDetails",
+              "message": "node node-a: descriptions: required"}
+    request = fx.configuration_request()
+    request["parent"]["status"] = {"conditions": [{"type": "BrokersReady", "status": "True"}, failed]}
+    conditions = sync(request)["status"]["conditions"]
+    assert [c["type"] for c in conditions] == ["InstancesDiscovered", "BrokersReady", "DiscoveryFailed"]
+    assert conditions[-1] == failed
+
+
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [

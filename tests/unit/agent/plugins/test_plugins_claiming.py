@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from akri_api import model
 
 from agent.plugins import errors
 from agent.plugins.claiming import SlotClaimer
+from akri_api import model
 from tests.fakes.fake_kubelet import MemoryInstances, instance_object
 
 NAME = "cfg-8120fe"
@@ -100,7 +100,8 @@ async def test_two_nodes_race_for_last_slot_exactly_one_wins() -> None:
 
 async def test_claim_first_free_skips_held_slots() -> None:
     store = store_with(capacity=3, device_usage={f"{NAME}-0": "node-b"})
-    index, stored = await claimer(store).claim_first_free("default", NAME, model.SlotUsage.configuration_use("cfg-0", "node-a"))
+    usage = model.SlotUsage.configuration_use("cfg-0", "node-a")
+    index, stored = await claimer(store).claim_first_free("default", NAME, usage)
     assert index == 1 and stored["spec"]["deviceUsage"][f"{NAME}-1"] == "C:cfg-0:node-a"
 
 

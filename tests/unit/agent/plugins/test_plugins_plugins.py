@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from akri_api import model
 
 from agent.devices.store import DeviceRecord, DeviceStore
 from agent.discovery.handler import Device
@@ -12,6 +11,7 @@ from agent.plugins.claiming import SlotClaimer
 from agent.plugins.configuration_plugin import ConfigurationPlugin
 from agent.plugins.instance_plugin import InstancePlugin
 from agent.plugins.virtual_slots import VirtualSlot
+from akri_api import model
 from tests.fakes.fake_kubelet import MemoryInstances, instance_object
 
 CFG = "akri-debug-echo-foo"

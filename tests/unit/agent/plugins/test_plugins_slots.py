@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from akri_api import model
-
 from agent.plugins import slots
+from akri_api import model
 
 INSTANCE = "akri-debug-echo-foo-8120fe"
 NODE = "node-a"
