@@ -117,18 +117,18 @@ _METHODS = {
 }
 
 
-class _ServiceHandler(grpc.GenericRpcHandler):
+class _ServiceHandler(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships no type hints
     __slots__ = ("_servicer",)
 
     def __init__(self, servicer: DevicePluginServicer) -> None:
         self._servicer = servicer
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        entry = _METHODS.get(handler_call_details.method)  # type: ignore[attr-defined]
+        entry = _METHODS.get(handler_call_details.method)
         if entry is None:
             return None
         factory, deserializer, serializer, attribute = entry
-        return factory(getattr(self._servicer, attribute), request_deserializer=deserializer,  # type: ignore[operator]
+        return factory(getattr(self._servicer, attribute), request_deserializer=deserializer,
                        response_serializer=serializer)
 
 

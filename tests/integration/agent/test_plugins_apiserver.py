@@ -90,11 +90,13 @@ class Cluster:
     async def stop(self) -> None:
         for node in self.nodes:
             node.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await node.task
-            await node.kubelet.stop()
-            node.kube.close()
-            shutil.rmtree(node.root, ignore_errors=True)
+            try:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await node.task
+            finally:
+                await node.kubelet.stop()
+                node.kube.close()
+                shutil.rmtree(node.root, ignore_errors=True)
 
     async def create(self, name: str, nodes: list[str], *, capacity: int = 1,
                      usage: dict[str, str] | None = None) -> dict[str, Any]:

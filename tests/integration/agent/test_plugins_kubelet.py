@@ -59,10 +59,10 @@ class Node:
 
     async def stop_manager(self) -> None:
         if self.task is not None:
-            self.task.cancel()
+            task, self.task = self.task, None
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
+                await task
 
 
 def make_node(name: str, **overrides: float) -> Node:
@@ -91,9 +91,11 @@ async def nodes() -> AsyncIterator[list[Node]]:
     created: list[Node] = []
     yield created
     for node in created:
-        await node.stop_manager()
-        await node.kubelet.stop()
-        shutil.rmtree(node.root, ignore_errors=True)
+        try:
+            await node.stop_manager()
+        finally:
+            await node.kubelet.stop()
+            shutil.rmtree(node.root, ignore_errors=True)
 
 
 async def start_node(nodes: list[Node], store: MemoryInstances, name: str = "node-a", *,
