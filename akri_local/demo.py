@@ -107,6 +107,7 @@ def run(keep: bool) -> int:
         except TimeoutError as exc:
             _say(f"\nFAILED: {exc}\nSee the logs in {cluster.log_dir}")
             return 1
+        _report(cluster, objs)
         udev = next(i for i in objs["instances"] if i["spec"]["configurationName"] == "akri-udev-dev-null")
         instance = udev["metadata"]["name"]
         _say(f"\nCreating a plain pod that requests akri.sh/{instance}: 1 (the /dev/null Instance)")
@@ -116,7 +117,6 @@ def run(keep: bool) -> int:
         core = client.CoreV1Api(cluster.api_client)
         wait_for(lambda: core.read_namespaced_pod("dev-null-user", NAMESPACE).status.phase == "Running",
                  timeout=20, what="pod dev-null-user Running")
-        _report(cluster, _objects(cluster))
         record = cluster.kubelets[NODE].container_record(NAMESPACE, "dev-null-user", "app")
         _say("\nPod dev-null-user received from the device plugin (Allocate):")
         for resource, ids in sorted(record.device_ids.items()):
