@@ -27,6 +27,7 @@ class FieldReader:
         self.problems.append(Problem(path, message))
 
     def mapping(self, value: object, path: str, *, required: bool) -> Mapping[str, Any] | None:
+        """`value` if it is an object; None when absent (a Problem if `required`) or mistyped."""
         if value is None:
             if required:
                 self._bad(path, "required")
@@ -37,6 +38,7 @@ class FieldReader:
         return value
 
     def text(self, value: object, path: str, *, required: bool, non_empty: bool = False) -> str | None:
+        """`value` if it is a string (non-empty when `non_empty`); None after recording why not."""
         if value is None:
             if required:
                 self._bad(path, "required")
@@ -50,6 +52,7 @@ class FieldReader:
         return value
 
     def boolean(self, value: object, path: str, default: bool) -> bool:
+        """`value` if it is a boolean; `default` when absent or (with a Problem) mistyped."""
         if value is None:
             return default
         if not isinstance(value, bool):
@@ -58,6 +61,8 @@ class FieldReader:
         return value
 
     def count(self, value: object, path: str, *, default: int | None) -> int | None:
+        """`value` if it is an integer >= 0 (booleans are not); `default` when absent (a Problem
+        if `default` is None); None after recording a Problem for a mistyped or negative value."""
         if value is None:
             if default is None:
                 self._bad(path, "required")
@@ -71,6 +76,7 @@ class FieldReader:
         return value
 
     def string_map(self, value: object, path: str) -> dict[str, str]:
+        """A copy of a map of string to string ({} when absent); bad entries are left out with a Problem."""
         source = self.mapping(value, path, required=False) or {}
         out: dict[str, str] = {}
         for key, item in source.items():
@@ -83,6 +89,7 @@ class FieldReader:
         return out
 
     def raw(self, value: object, path: str) -> dict[str, Any] | None:
+        """A deep copy of an optional object kept as decoded JSON (e.g. a PodSpec); None when absent."""
         source = self.mapping(value, path, required=False)
         return None if source is None else copy.deepcopy(dict(source))
 
@@ -103,12 +110,14 @@ class FieldReader:
         return metadata, spec
 
     def identity(self, metadata: Mapping[str, Any]) -> tuple[str | None, str, str | None]:
+        """(name, namespace or "default", uid) from `metadata`; name None after a Problem."""
         name = self.text(metadata.get("name"), "metadata.name", required=True, non_empty=True)
         namespace = self.text(metadata.get("namespace"), "metadata.namespace", required=False, non_empty=True)
         uid = self.text(metadata.get("uid"), "metadata.uid", required=False)
         return name, namespace or DEFAULT_OBJECT_NAMESPACE, uid
 
     def nodes(self, value: object, path: str) -> tuple[str, ...]:
+        """A list of non-empty node names as a tuple without duplicates, in input order (() when absent)."""
         if value is None:
             return ()
         if not isinstance(value, list):

@@ -2,11 +2,11 @@
 
 The Metacontroller runner and the kubelet simulator are ordinary API clients (DESIGN.md §4): they
 talk to the local API emulator or to a real cluster through the official `kubernetes` client only.
-Both run on threads, so this module offers *blocking* calls through the official client's
-`ApiClient` (auth, TLS and kubeconfig handling; plain JSON dicts in and out; non-2xx answers
-become the typed `agent.kube.errors`, shared with the agent because they are pure data) and an
-`Informer`: a thread that lists, then watches from
-the list's resourceVersion (relisting on 410 Gone, reconnecting after a backoff on other failures),
+Both run on threads, so this module offers *blocking* calls made through the agent's own REST door,
+`agent.kube.client.KubeClient.request_sync` (the official client's `ApiClient` for auth, TLS and
+kubeconfig handling; plain JSON dicts in and out; non-2xx answers become the typed
+`agent.kube.errors`), plus resource discovery and an `Informer`: a thread that lists, then watches
+from the list's resourceVersion (relisting on 410 Gone, reconnecting after a backoff on other failures),
 keeps a cache of the objects and calls handlers for every change. `Informer.stop()` shuts the open
 watch socket down, so stopping never waits for a server-side watch timeout.
 """
@@ -23,9 +23,9 @@ from typing import Any
 import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
 
 from agent.kube import errors
+from agent.kube.client import KubeClient
 from agent.kube.resources import ResourceKind
 
 __all__ = ["Kube", "Informer", "Handler", "object_key", "ADDED", "MODIFIED", "DELETED",
@@ -66,8 +66,8 @@ class Kube:
     AlreadyExists, Gone, Invalid, TooManyRequests, KubeServerError for 5xx/transport).
     """
 
-    def __init__(self, api_client: k8s_client.ApiClient) -> None:
-        self._api_client = api_client
+    def __init__(self, client: KubeClient) -> None:
+        self._client = client
         self._kinds: dict[tuple[str, str], ResourceKind] = {}
         self._lock = threading.Lock()
 
@@ -81,42 +81,20 @@ class Kube:
         configuration = k8s_client.Configuration()
         k8s_config.load_kube_config(config_file=path, client_configuration=configuration)
         configuration.connection_pool_maxsize = pool_size
-        return cls(k8s_client.ApiClient(configuration))
+        return cls(KubeClient(k8s_client.ApiClient(configuration)))
 
     def close(self) -> None:
         """Release the HTTP connection pool."""
-        self._api_client.close()
+        self._client.close()
 
     # -- raw ---------------------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, query: Mapping[str, Any] | None, body: Any, content_type: str,
-              timeout: float | tuple[float, float]) -> Any:
-        """One HTTP exchange; the raw response (2xx only). Raises errors.KubeError."""
-        query_params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = content_type
-        _method, url, header_params, _body, _post = self._api_client.param_serialize(
-            method=method, resource_path=path, query_params=query_params, header_params=headers,
-            auth_settings=["BearerToken"])
-        try:
-            # The REST layer JSON-encodes `body` itself (dict or list), so it is passed as is.
-            response = self._api_client.call_api(method, url, header_params=header_params, body=body,
-                                                 _request_timeout=timeout)
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise errors.KubeServerError(0, "TransportError", str(exc)[:errors.TEXT_ERROR_MAX_SIZE]) from exc
-        if not 200 <= response.status < 300:
-            try:
-                raise errors.from_response(response.status, response.read())
-            finally:
-                response.response.release_conn()
-        return response
-
     def request(self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None,
                 content_type: str = "application/json", timeout: float = REQUEST_TIMEOUT_SECONDS) -> Any:
-        """One call; returns the decoded JSON body ({} when empty). Raises errors.KubeError."""
-        payload = self._send(method, path, query, body, content_type, timeout).read()
-        return json.loads(payload) if payload else {}
+        """One blocking call (`agent.kube.client.KubeClient.request_sync`, no retries); returns the
+        decoded JSON body ({} when empty). Raises errors.KubeError."""
+        return self._client.request_sync(method, path, query=query, body=body, content_type=content_type,
+                                         timeout=timeout)
 
     # -- verbs -------------------------------------------------------------------------------------
 
@@ -188,10 +166,10 @@ class Kube:
                    label_selector: str | None, field_selector: str | None,
                    timeout_seconds: int) -> urllib3.BaseHTTPResponse:
         """Open a watch stream (caller reads and releases it). Raises errors.Gone for an expired version."""
-        response: urllib3.BaseHTTPResponse = self._send("GET", kind.path(namespace), {
+        response: urllib3.BaseHTTPResponse = self._client.request_sync("GET", kind.path(namespace), query={
             "watch": "true", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
             "labelSelector": label_selector, "fieldSelector": field_selector,
-            "timeoutSeconds": timeout_seconds}, None, "application/json", (5.0, timeout_seconds + 10.0)).response
+            "timeoutSeconds": timeout_seconds}, timeout=(5.0, timeout_seconds + 10.0), stream=True)
         return response
 
     # -- discovery ---------------------------------------------------------------------------------
@@ -458,11 +436,6 @@ def _shutdown(response: urllib3.BaseHTTPResponse) -> None:
     except (OSError, ValueError) as exc:  # ValueError: urllib3 already shut this response down
         logger.debug("closing a watch stream: %s", exc)
 
-
-def _query_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _rv(obj: Obj) -> str:

@@ -39,7 +39,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,10 +46,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from kubernetes.config import ConfigException
 
 from agent.kube import errors
 from agent.kube.resources import ResourceKind
+from akri_local import _cli as cli
 from akri_local import _kubelet_pods as pods
 from akri_local import _kubelet_scheduling as scheduling
 from akri_local._kubelet_devices import AllocationError, Assignment, DeviceState
@@ -629,9 +628,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="do not bind pending pods (use against a real cluster with its own scheduler)")
     parser.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="extra node label")
     parser.add_argument("--delete-node-on-stop", action="store_true", help="delete the Node object on exit")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    cli.add_log_level_argument(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cli.setup_logging(args.log_level)
     labels = {}
     for item in args.label:
         if "=" not in item:
@@ -643,22 +642,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    labels=labels, delete_node_on_stop=args.delete_node_on_stop)
     except ValueError as exc:
         parser.error(str(exc))
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
-        kubelet.start()
-    except ConfigException as exc:
-        parser.exit(1, f"{parser.prog}: cannot use kubeconfig {args.kubeconfig!r}: {exc}\n")
-    except (errors.KubeError, OSError, RuntimeError) as exc:
-        kubelet.stop()
-        parser.exit(1, f"{parser.prog}: cannot start node {args.node!r}: {exc}\n")
-    try:
-        stop.wait()
-    finally:
-        kubelet.stop()
-    return 0
-
+    return cli.serve_until_signalled(parser, kubelet, kubeconfig=args.kubeconfig, what=f"node {args.node!r}",
+                                     start_errors=(errors.KubeError, OSError, RuntimeError))
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -24,7 +24,6 @@ import argparse
 import functools
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
-from kubernetes.config import ConfigException
 
 from agent.kube.resources import ResourceKind
+from akri_local import _cli as cli
 from akri_local import _metacontroller_apply as apply
 from akri_local import _metacontroller_hooks as hooks
 from akri_local._metacontroller_kube import DELETED, Informer, Kube
@@ -297,9 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hooks-url", default=None,
                         help="base URL replacing service-based hook addresses, e.g. http://127.0.0.1:8080")
     parser.add_argument("--workers", type=int, default=RunnerSettings().workers, help="sync worker threads")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    cli.add_log_level_argument(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cli.setup_logging(args.log_level)
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
     try:
@@ -307,19 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       settings=RunnerSettings(workers=args.workers))
     except (SpecError, OSError) as exc:
         parser.error(str(exc))
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
-        runner.start()
-    except ConfigException as exc:
-        parser.exit(1, f"{parser.prog}: cannot use kubeconfig {args.kubeconfig!r}: {exc}\n")
-    try:
-        stop.wait()
-    finally:
-        runner.stop()
-    return 0
-
+    return cli.serve_until_signalled(parser, runner, kubeconfig=args.kubeconfig, what="the runner")
 
 if __name__ == "__main__":
     raise SystemExit(main())

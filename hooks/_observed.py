@@ -36,21 +36,6 @@ def is_terminating(obj: Mapping[str, Any]) -> bool:
     return (type(meta) is dict or isinstance(meta, Mapping)) and meta.get("deletionTimestamp") is not None
 
 
-def is_ready(pod: Mapping[str, Any], *, path: str) -> bool:
-    """Not terminating and the last `Ready` condition has status `"True"`."""
-    if is_terminating(pod):
-        return False
-    status = _input.get(pod, "status", Mapping, path=path, default={})
-    conditions = _input.get(status, "conditions", list, path=f"{path}.status", default=[])
-    ready = False
-    for index, condition in enumerate(conditions):
-        if type(condition) is not dict:
-            _input.check(condition, Mapping, f"{path}.status.conditions[{index}]")
-        if condition.get("type") == "Ready":
-            ready = condition.get("status") == "True"
-    return ready
-
-
 def start_time(pod: Mapping[str, Any], *, path: str) -> datetime | None:
     """`status.startTime` as an aware UTC datetime, or None when unset.
 
@@ -107,22 +92,26 @@ class PodState:
 
     @property
     def running(self) -> bool:
+        """Phase `Running` and not terminating."""
         return not self.terminating and self.phase == RUNNING
 
     @property
     def live(self) -> bool:
+        """Not terminating and not `Failed`/`Succeeded` (Pending, Unknown and no phase count)."""
         return not self.terminating and self.phase not in FINISHED_PHASES
 
     @property
     def finished(self) -> bool:
+        """Phase `Failed` or `Succeeded`."""
         return self.phase in FINISHED_PHASES
 
 
 def pod_state(pod: Mapping[str, Any], *, path: str) -> PodState:
     """Classify one observed Pod; raises HookInputError for mistyped status fields.
 
-    Called for every observed Pod of every sync, so it reads `status` in one pass (same rules as
-    `phase`, `is_ready` and `start_time`) and builds key paths only to report an error.
+    Called for every observed Pod of every sync, so it reads `status` in one pass (phase; ready =
+    the last `Ready` condition is `"True"`; `start_time`) and builds key paths only to report an
+    error.
     """
     terminating = is_terminating(pod)
     status = pod.get("status")
@@ -161,10 +150,12 @@ class JobState:
 
     @property
     def running(self) -> bool:
+        """`status.ready >= 1` and not terminating."""
         return not self.terminating and self.ready >= 1
 
     @property
     def live(self) -> bool:
+        """`status.active >= 1` and not terminating."""
         return not self.terminating and self.active >= 1
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -129,7 +130,7 @@ def _answer(hook: str, handler: Handler, clock: Callable[[], datetime]) -> tuple
     except HTTPException as exc:  # 413 body too large, client disconnects
         return exc.code or 400, _dumps({"error": exc.description or exc.name})
     try:
-        decoded = json.loads(raw, parse_constant=_reject_constant)
+        decoded = json.loads(raw, parse_constant=_reject_constant, parse_float=_parse_float)
     except (ValueError, RecursionError) as exc:
         return _bad_request(hook, f"body: not valid JSON ({_first_line(exc)})")
     if not isinstance(decoded, dict):
@@ -160,6 +161,18 @@ def _json_response(code: int, payload: Any) -> Response:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_float(text: str) -> float:
+    """A JSON number as a float; ValueError for one beyond float range (e.g. `1e400`).
+
+    Python would read it as infinity, which cannot be written back as JSON; Go's decoder (the API
+    server, Metacontroller) rejects such a number too.
+    """
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
 
 
 def _first_line(exc: BaseException) -> str:

@@ -3,8 +3,12 @@
 Replaces Akri's `webhooks/validating/configuration` (akri-contract.md §4) with the shared
 validator `akri_api.validation`, so `akri validate` and the webhook give the same verdict.
 Differences from Akri, all deliberate (akri-contract.md §9 row 10): an unparsable Configuration is
-*denied* with every problem listed (Akri panics, which the API server turns into a rejection),
-and legal-but-suspicious Configurations are allowed with `warnings` (shown by kubectl).
+*denied* with every problem listed (Akri panics, which the API server turns into a rejection, so
+the outcome `allowed=false` is kept); each udev discoveryDetails problem gets its own message
+naming the field (`...discoveryDetails.permissions: must be one of r, w, ...`, `...udevRules:
+required`, a rule's parse error) where Akri says `Invalid udev discovery details device
+permissions` for all of them; and legal-but-suspicious Configurations are allowed with
+`warnings` (shown by kubectl).
 
 Accepted: `admission.k8s.io/v1` and `v1beta1` reviews (the answer uses the request's apiVersion).
 The review itself being unreadable (not an object, unknown apiVersion, no `request`, no

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from agent.discovery.handler import Device
+from agent.devices.device import Device
 
 __all__ = ["DeviceRecord", "DeviceStore"]
 

@@ -3,47 +3,20 @@
 A handler turns (discoveryDetails, discoveryProperties) into a stream of complete device lists,
 exactly like Akri's `v0.DiscoveryHandler/Discover` server stream (discovery.proto): each yielded
 list *replaces* the previous one. The same class runs embedded in the agent (called directly) and
-standalone (served over gRPC by `agent.discovery.standalone`). `Device` and friends are plain
-dataclasses mirroring discovery.proto `Device`, `Mount`, `DeviceSpec`; conversion to and from the
-protobuf messages lives here so nothing else touches `_pb` for devices.
+standalone (served over gRPC by `agent.discovery.standalone`). `Device` and friends are the plain
+dataclasses of `agent.devices.device` (mirroring discovery.proto `Device`, `Mount`, `DeviceSpec`),
+re-exported here for handler code; conversion to and from the protobuf messages lives here so
+nothing else touches `_pb` for devices.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+
+from agent.devices.device import Device, DeviceSpec, Mount
 
 __all__ = ["Mount", "DeviceSpec", "Device", "DiscoveryHandler", "device_to_proto", "device_from_proto"]
-
-
-@dataclass(frozen=True, slots=True)
-class Mount:
-    """discovery.proto `Mount`: a host path mounted into broker containers."""
-
-    container_path: str
-    host_path: str
-    read_only: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceSpec:
-    """discovery.proto `DeviceSpec`: a device node given to broker containers; permissions like `rwm`."""
-
-    container_path: str
-    host_path: str
-    permissions: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    """discovery.proto `Device`: `id` (stable identity, hashed into the Instance name), properties
-    (become broker env vars), mounts and device nodes."""
-
-    id: str
-    properties: Mapping[str, str] = field(default_factory=dict)
-    mounts: tuple[Mount, ...] = ()
-    device_specs: tuple[DeviceSpec, ...] = ()
 
 
 class DiscoveryHandler(abc.ABC):

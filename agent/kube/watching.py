@@ -2,11 +2,17 @@
 
 `watch_objects` lists a resource, yields every object as ADDED (or MODIFIED when already known),
 yields a `LISTED` marker, then watches from the list's resourceVersion. A 410 Gone relists; any
-other stream failure reconnects after `RECONNECT_BACKOFF_SECONDS` from the last seen version. After
-a relist, objects that vanished during the gap are reported as DELETED, so a consumer that applies
-events in order always converges on the server's state. Each watch connection runs in its own
-thread and hands events to the event loop with `call_soon_threadsafe`; the thread ends with an
-end marker, never with StopIteration (the PEP 479 trap).
+other stream failure reconnects from the last seen version. After a relist, objects that vanished
+during the gap are reported as DELETED, so a consumer that applies events in order always
+converges on the server's state. Each watch connection runs in its own thread and hands events to
+the event loop with `call_soon_threadsafe`; the thread ends with an end marker, never with
+StopIteration (the PEP 479 trap).
+
+No busy loop, whatever the server does: a failed list, a failed stream, and a stream that ends
+(or answers 410) before delivering anything and within `HEALTHY_STREAM_SECONDS` are each followed
+by a wait that doubles from `RECONNECT_BACKOFF_SECONDS` up to `RECONNECT_BACKOFF_MAX_SECONDS`; a
+stream that delivered an event or stayed open that long resets the wait, and its successor (the
+normal reconnect after the server's `timeoutSeconds`, or the relist after a 410) starts at once.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +28,19 @@ from agent.kube import errors
 from agent.kube.client import KubeClient
 from agent.kube.resources import ResourceKind
 
-__all__ = ["WatchEvent", "watch_objects", "object_key", "RECONNECT_BACKOFF_SECONDS", "WATCH_TIMEOUT_SECONDS",
-           "ADDED", "MODIFIED", "DELETED", "LISTED"]
+__all__ = ["WatchEvent", "watch_objects", "object_key", "RECONNECT_BACKOFF_SECONDS", "RECONNECT_BACKOFF_MAX_SECONDS",
+           "HEALTHY_STREAM_SECONDS", "WATCH_TIMEOUT_SECONDS", "ADDED", "MODIFIED", "DELETED", "LISTED"]
 
 logger = logging.getLogger(__name__)
 
 RECONNECT_BACKOFF_SECONDS = 1.0
+"""First wait (seconds) before listing or watching again after a failure or an empty short stream."""
+RECONNECT_BACKOFF_MAX_SECONDS = 30.0
+"""Cap (seconds) of the doubling wait between consecutive failed attempts."""
+HEALTHY_STREAM_SECONDS = 5.0
+"""A watch stream open at least this long (seconds) counts as healthy even without events."""
 WATCH_TIMEOUT_SECONDS = 240
+"""Server-side length (seconds) of one watch connection (`timeoutSeconds`)."""
 
 ADDED, MODIFIED, DELETED, LISTED = "ADDED", "MODIFIED", "DELETED", "LISTED"
 
@@ -53,23 +65,34 @@ _END = object()
 async def watch_objects(client: KubeClient, kind: ResourceKind, *, namespace: str | None = None,
                         label_selector: str | None = None, field_selector: str | None = None,
                         timeout_seconds: int = WATCH_TIMEOUT_SECONDS,
-                        _iterations: int | None = None) -> AsyncIterator[WatchEvent]:
+                        _iterations: int | None = None,
+                        _sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> AsyncIterator[WatchEvent]:
     """Endless stream of WatchEvents for `kind` (all namespaces when namespace is None).
 
-    Errors from the API are logged and retried; the generator ends only when the consumer stops
-    iterating (or after `_iterations` watch connections, a test seam).
+    Errors from the API are logged and retried with the backoff of the module docstring; the
+    generator ends only when the consumer stops iterating (or after `_iterations` watch
+    connections, a test seam; `_sleep` replaces `asyncio.sleep` in tests).
     """
     known: dict[tuple[str, str], dict[str, Any]] = {}
     resource_version: str | None = None
     connections = 0
+    failures = 0
+
+    async def back_off(what: str, exc: object) -> None:
+        nonlocal failures
+        delay = min(RECONNECT_BACKOFF_SECONDS * 2 ** failures, RECONNECT_BACKOFF_MAX_SECONDS)
+        failures += 1
+        logger.warning("%s %s (attempt #%d); retrying in %.1fs: %s", what, kind.plural, failures, delay, exc)
+        await _sleep(delay)
+
+    loop = asyncio.get_running_loop()
     while _iterations is None or connections < _iterations:
         if resource_version is None:
             try:
                 listing = await client.list(kind, namespace, label_selector=label_selector,
                                             field_selector=field_selector)
             except errors.KubeError as exc:
-                logger.warning("listing %s failed; retrying in %.1fs: %s", kind.plural, RECONNECT_BACKOFF_SECONDS, exc)
-                await asyncio.sleep(RECONNECT_BACKOFF_SECONDS)
+                await back_off("listing failed for", exc)
                 continue
             resource_version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
             listed = {object_key(item): item for item in listing.get("items") or []}
@@ -84,9 +107,11 @@ async def watch_objects(client: KubeClient, kind: ResourceKind, *, namespace: st
             known = listed
             yield WatchEvent(LISTED)
         connections += 1
+        opened, delivered = loop.time(), False
         try:
             async for event in _stream(client, kind, namespace, resource_version, label_selector,
                                        field_selector, timeout_seconds):
+                delivered = True
                 obj = event.get("object") or {}
                 rv = (obj.get("metadata") or {}).get("resourceVersion")
                 if rv:
@@ -100,13 +125,28 @@ async def watch_objects(client: KubeClient, kind: ResourceKind, *, namespace: st
                 else:
                     known[key] = obj
                 yield WatchEvent(etype, obj)
-        except errors.Gone:
+        except errors.Gone as exc:
             logger.info("watch of %s expired (410); relisting", kind.plural)
             resource_version = None
+            if _healthy(delivered, opened, loop.time()):
+                failures = 0
+            else:
+                await back_off("watch expired at once for", exc)
+            continue
         except errors.KubeError as exc:
-            logger.warning("watch of %s failed; reconnecting in %.1fs: %s", kind.plural,
-                           RECONNECT_BACKOFF_SECONDS, exc)
-            await asyncio.sleep(RECONNECT_BACKOFF_SECONDS)
+            if _healthy(delivered, opened, loop.time()):
+                failures = 0
+            await back_off("watch failed for", exc)
+            continue
+        if _healthy(delivered, opened, loop.time()):
+            failures = 0
+        else:
+            await back_off("watch ended without events for", "the server closed the stream early")
+
+
+def _healthy(delivered: bool, opened: float, now: float) -> bool:
+    """A stream that delivered an event or stayed open HEALTHY_STREAM_SECONDS."""
+    return delivered or now - opened >= HEALTHY_STREAM_SECONDS
 
 
 def _rv(obj: dict[str, Any]) -> str:

@@ -20,36 +20,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
+from agent.devices.device import DeviceSpec, Mount
 from agent.devices.store import DeviceRecord
 from agent.plugins._pb import pluginapi_pb2 as pb
 
 __all__ = ["DeviceEdits", "instance_hash", "edits_for", "container_response"]
 
 logger = logging.getLogger(__name__)
-
-
-class Mount(Protocol):
-    """discovery.proto `Mount` as recorded in the device store (agent.discovery.handler.Mount)."""
-
-    @property
-    def container_path(self) -> str: ...
-    @property
-    def host_path(self) -> str: ...
-    @property
-    def read_only(self) -> bool: ...
-
-
-class DeviceSpec(Protocol):
-    """discovery.proto `DeviceSpec` as recorded in the device store (agent.discovery.handler.DeviceSpec)."""
-
-    @property
-    def container_path(self) -> str: ...
-    @property
-    def host_path(self) -> str: ...
-    @property
-    def permissions(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,9 @@ slot reclaimer (§2.6) and the kubelet-restart handling Akri lacks (§9 row 13):
   goes, or this node leaves `spec.nodes`, its plugin stops (socket removed) and is detached; a
   Configuration plugin with no Instance left stops too.
 - Start-up: after the first complete listing, claims of this node that no pod holds are freed
-  (`SlotReclaimer.reconcile_at_startup`) and only then are the plugins served, so the first
-  Allocate sees the reconciled slots. Then the reclaimer runs every `reclaim_interval_seconds`.
+  (`SlotReclaimer.reconcile_at_startup`), plugin sockets a killed agent left behind (nobody
+  listening) are deleted, and only then are the plugins served, so the first Allocate sees the
+  reconciled slots. Then the reclaimer runs every `reclaim_interval_seconds`.
 - Every `kubelet_restart_check_seconds` it checks `kubelet.sock`: recreated (new inode/ctime) →
   every plugin re-serves on a new socket and re-registers; a plugin whose own socket file was
   deleted re-serves alone.
@@ -20,6 +21,18 @@ slot reclaimer (§2.6) and the kubelet-restart handling Akri lacks (§9 row 13):
 Plugins are keyed by name, like the kubelet's resource names (`akri.sh/<name>` is not
 namespaced): an Instance or Configuration name already served from another namespace is skipped
 with a warning.
+
+No Instance finalizers (a decision; Akri adds finalizer `<node>` to each Instance it serves and
+removes it after stopping the plugin). Everything a plugin holds is either in this process or in
+the Instance itself, so nothing leaks when an Instance is deleted while this agent is down: the
+plugin and its gRPC server died with the process; the claims (`spec.deviceUsage`) go with the
+Instance; the kubelet marks the resource unhealthy when its ListAndWatch stream breaks and drops
+it after its own grace period, since no agent registers it again (the restarted agent never
+lists the deleted Instance); the socket file a killed agent leaves behind is removed at the next
+start (`serving.remove_dead_sockets`) — a finalizer would not have helped there, as socket names
+carry a timestamp. A finalizer would cost more than it saves: an Instance whose node is gone for
+good would stay Terminating forever (Akri's node cleanup never removes finalizers), and deleting
+a Configuration would wait for every agent that ever served it.
 """
 
 from __future__ import annotations
@@ -42,7 +55,7 @@ from agent.plugins.instance_plugin import InstancePlugin
 from agent.plugins.instances import InstanceStore, KubeInstances
 from agent.plugins.plugin import DevicePlugin
 from agent.plugins.reclaiming import HeldClaim, SlotReclaimer
-from agent.plugins.serving import REGISTRATION_CONCURRENCY, PluginServer
+from agent.plugins.serving import REGISTRATION_CONCURRENCY, PluginServer, remove_dead_sockets
 from agent.plugins.settings import PluginSettings
 from akri_api import model, naming
 
@@ -141,6 +154,10 @@ class PluginManager:
 
     async def _start_serving(self) -> None:
         freed = await self._reclaimer.reconcile_at_startup()
+        dead = remove_dead_sockets(self._settings.device_plugins_directory)
+        if dead:
+            logger.info("removed %d plugin socket(s) nobody listens on (left by a killed agent): %s",
+                        len(dead), ", ".join(dead))
         logger.info("start-up slot reconciliation freed %d slot(s); serving %d Instance and %d Configuration plugins",
                     freed, len(self._instances), len(self._configurations))
         self._serving = True

@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+import re
+import socket
+import stat
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -32,8 +36,8 @@ from agent.plugins._pb import pluginapi_pb2_grpc as pb_grpc
 from agent.plugins.plugin import DevicePlugin
 from agent.plugins.settings import PluginSettings
 
-__all__ = ["DevicePluginServicer", "PluginServer", "service_handler", "socket_file_name", "REGISTRATION_CONCURRENCY",
-           "SERVER_OPTIONS"]
+__all__ = ["DevicePluginServicer", "PluginServer", "service_handler", "socket_file_name", "remove_dead_sockets",
+           "REGISTRATION_CONCURRENCY", "SERVER_OPTIONS"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +49,50 @@ REGISTRATION_CONCURRENCY = 4
 STOP_GRACE_SECONDS = 0.0
 
 
+_SOCKET_FILE_RE = re.compile(r"^[a-z0-9][-a-z0-9.]*-[0-9]+\.sock$")
+
+
 def socket_file_name(name: str, unix_seconds: int) -> str:
     """`<name>-<unixSeconds>.sock` (Akri's plugin socket naming)."""
     return f"{name}-{unix_seconds}.sock"
+
+
+def remove_dead_sockets(directory: str) -> list[str]:
+    """Delete the plugin sockets in `directory` that nobody listens on; returns their file names.
+
+    A socket file outlives its server when the agent is killed (SIGKILL, OOM): a clean stop removes
+    it, a crash cannot. Only files named like ours (`<name>-<digits>.sock`, never `kubelet.sock`)
+    that are unix sockets refusing connections (ECONNREFUSED: no listener) are removed, so a live
+    socket — ours or another device plugin's — is never touched. Missing directory → [].
+    """
+    removed: list[str] = []
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return removed
+    for name in names:
+        path = os.path.join(directory, name)
+        if not _SOCKET_FILE_RE.match(name) or not _is_socket(path) or _listening(path):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+            removed.append(name)
+    return removed
+
+
+def _is_socket(path: str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _listening(path: str) -> bool:
+    """False only when connecting is refused (no listener); any other outcome counts as alive."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.setblocking(False)
+        code = probe.connect_ex(path)
+    return code != errno.ECONNREFUSED
 
 
 class DevicePluginServicer(pb_grpc.DevicePluginServicer):

@@ -406,10 +406,13 @@ class Api:
                 latest = self.store.get(gr, ns, name)
                 if latest is None or latest["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"]:
                     continue  # changed meanwhile: recompute (a stale explicit rv then fails)
+                if deleting.removable(rt, obj):
+                    # An update emptying the finalizers of a deleting object (grace 0) deletes it
+                    # without writing it: one DELETED event, no MODIFIED (apiserver generic
+                    # registry `shouldDeleteDuringUpdate` → `deleteWithoutFinalizers`).
+                    return Result(self._output(rt, self._remove(rt, ns, name)), 200, warnings)
                 stored = self.store.update(gr, obj)
-                if deleting.removable(rt, stored):
-                    stored = self._remove(rt, ns, name)
-                elif rt.group_resource == _CRDS and not deleting.is_deleting(stored):
+                if rt.group_resource == _CRDS and not deleting.is_deleting(stored):
                     self.types.apply_crd(stored)
             return Result(self._output(rt, stored), 200, warnings)
         raise errors.Conflict.stale(rt.plural, rt.group, name)

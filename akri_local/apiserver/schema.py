@@ -19,7 +19,9 @@ path (``spec.capacity``, ``spec.nodes[0]``) and whose message follows the apiser
 from __future__ import annotations
 
 import copy
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
@@ -29,7 +31,8 @@ from akri_local.apiserver import errors
 __all__ = ["StructuralSchema", "to_json_schema"]
 
 _ROOT_KEPT = ("apiVersion", "kind", "metadata")
-_JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool}
+_JSON_TYPE_NAMES = ("null", "boolean", "integer", "number", "string", "array", "object")
+_TYPE_CHECKER = jsonschema.Draft4Validator.TYPE_CHECKER
 _SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
 
 
@@ -84,17 +87,10 @@ def _field_path(parts: list[Any]) -> str:
 
 
 def _json_type(value: Any) -> str:
-    """The JSON type name of a decoded value, as the apiserver reports it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    for name, python_type in _JSON_TYPES.items():
-        if isinstance(value, python_type):
+    """The JSON type name of a decoded value (by jsonschema's Draft 4 type checker), as the
+    apiserver reports it: null, boolean, integer, number, string, array or object."""
+    for name in _JSON_TYPE_NAMES:
+        if _TYPE_CHECKER.is_type(value, name):
             return name
     return type(value).__name__
 
@@ -154,18 +150,28 @@ class StructuralSchema:
         return defaulted
 
 
-def _prune(value: Any, schema: Any, *, root: bool = False) -> Any:
-    """Prune ``value`` in place against ``schema``; returns it."""
+def _walk(value: Any, schema: Any, on_object: Callable[[dict[str, Any], dict[str, Any]], Any]) -> Any:
+    """The descent `_prune` and `_default` share: a list recurses into the schema's ``items``, an
+    object goes to ``on_object(value, schema)``, anything else (or a non-dict schema) is returned."""
     if not isinstance(schema, dict):
         return value
     if isinstance(value, list):
         items = schema.get("items")
         if isinstance(items, dict):
             for index, item in enumerate(value):
-                value[index] = _prune(item, items)
+                value[index] = _walk(item, items, on_object)
         return value
-    if not isinstance(value, dict):
-        return value
+    if isinstance(value, dict):
+        return on_object(value, schema)
+    return value
+
+
+def _prune(value: Any, schema: Any, *, root: bool = False) -> Any:
+    """Prune ``value`` in place against ``schema``; returns it."""
+    return _walk(value, schema, functools.partial(_prune_object, root=root))
+
+
+def _prune_object(value: dict[str, Any], schema: dict[str, Any], *, root: bool = False) -> dict[str, Any]:
     properties = schema.get("properties") or {}
     additional = schema.get("additionalProperties")
     preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
@@ -184,16 +190,10 @@ def _prune(value: Any, schema: Any, *, root: bool = False) -> Any:
 
 def _default(value: Any, schema: Any) -> Any:
     """Apply defaults in place to ``value`` against ``schema``; returns it."""
-    if not isinstance(schema, dict):
-        return value
-    if isinstance(value, list):
-        items = schema.get("items")
-        if isinstance(items, dict):
-            for index, item in enumerate(value):
-                value[index] = _default(item, items)
-        return value
-    if not isinstance(value, dict):
-        return value
+    return _walk(value, schema, _default_object)
+
+
+def _default_object(value: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     properties = schema.get("properties") or {}
     for key, sub in properties.items():
         if not isinstance(sub, dict):

@@ -1,0 +1,1 @@
+"""Benchmarks of the hooks server (`python -m benchmarks.hooks`); not tests."""

@@ -53,6 +53,7 @@ RESYNC_TARGET_SECONDS = 5.0
 
 
 def configuration() -> dict[str, Any]:
+    """The related Configuration: Akri's debugEcho example with both services."""
     service_spec = {
         "type": "ClusterIP",
         "ports": [{"name": "http", "port": 6052, "targetPort": 6052, "protocol": "TCP"}],
@@ -82,6 +83,7 @@ def configuration() -> dict[str, Any]:
 
 
 def observed_pod(name: str, instance: str, node: str) -> dict[str, Any]:
+    """A running, Ready broker Pod as Metacontroller observes it (labels, ownerReference, status)."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -280,6 +282,7 @@ def _percentile(values: Sequence[float], fraction: float) -> float:
 
 
 def http_benchmark() -> bool:
+    """Real vs empty handler under gunicorn; prints req/s, p50, p99 and ratios; True if <= RATIO_TARGET."""
     body = json.dumps(sync_request("akri-debug-echo-foo-8120fe", 10)).encode()
     results: dict[str, tuple[float, list[float]]] = {}
     with Server("real") as real, Server("empty") as empty:
@@ -314,6 +317,7 @@ def http_benchmark() -> bool:
 
 
 def resync_benchmark() -> bool:
+    """Pure full resync of RESYNC_INSTANCES x RESYNC_NODES; prints seconds; True if under the target."""
     from hooks.sync_instance import sync_instance
 
     requests_ = [sync_request(f"{CONFIGURATION}-{index:06x}", RESYNC_NODES) for index in range(RESYNC_INSTANCES)]
@@ -337,6 +341,7 @@ def resync_benchmark() -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run both benchmarks (exit 0 when every target is met, 1 otherwise) or, with --serve, one server."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hooks", description=__doc__.splitlines()[0])
     parser.add_argument("--serve", choices=["real", "empty"], help=argparse.SUPPRESS)
     parser.add_argument("--bind", default="127.0.0.1:0", help=argparse.SUPPRESS)

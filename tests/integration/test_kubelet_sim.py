@@ -121,9 +121,12 @@ def node_name() -> str:
 
 
 @pytest.fixture
-def kubelet(kubeconfig: str, node_name: str) -> Iterator[KubeletSimulator]:
+def kubelet(kubeconfig: str, node_name: str, pytestconfig: pytest.Config) -> Iterator[KubeletSimulator]:
     root = tempfile.mkdtemp(prefix="k", dir="/tmp")
-    simulator = KubeletSimulator(kubeconfig, node_name, root, schedule=True, delete_node_on_stop=True)
+    # On a real cluster (--kubeconfig) kube-scheduler binds the pods (they ask for this node by
+    # affinity); the simulator must never bind the cluster's other pending pods to its fake node.
+    schedule = pytestconfig.getoption("--kubeconfig") is None
+    simulator = KubeletSimulator(kubeconfig, node_name, root, schedule=schedule, delete_node_on_stop=True)
     simulator.start()
     try:
         yield simulator

@@ -16,7 +16,7 @@ from typing import Any
 
 from agent.discovery.errors import InvalidDiscoveryDetails
 from agent.discovery.handlers._udev_matching import CompiledRule, compile_rule
-from akri_api import _yaml, errors, udev_rules
+from akri_api import errors, udev_rules, yamlio
 
 __all__ = ["UdevDetails", "parse_details", "VALID_PERMISSIONS"]
 
@@ -57,7 +57,7 @@ def parse_details(text: str) -> UdevDetails:
     (`rule '...': position N: reason`).
     """
     try:
-        document = _yaml.load(text)
+        document = yamlio.load(text)
     except errors.YamlError as exc:
         raise InvalidDiscoveryDetails(f"{_PREFIX}: not valid YAML: {exc}") from exc
     if document is None:

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from agent.discovery.errors import InvalidDiscoveryDetails
 from agent.discovery.handler import Device, DiscoveryHandler
-from akri_api import _yaml, errors
+from agent.discovery.handlers import _console
+from agent.discovery.handlers._console import HandlerConfigError
+from akri_api import errors, yamlio
 
 __all__ = ["DebugEchoHandler", "HandlerConfigError", "parse_descriptions", "main"]
 
@@ -42,10 +42,6 @@ AVAILABILITY_FILE_ENV = "DEBUG_ECHO_AVAILABILITY_FILE"
 _PREFIX = "debugEcho discoveryDetails"
 
 
-class HandlerConfigError(ValueError):
-    """Invalid handler environment (`from_env`); `str()` names the variable and the value."""
-
-
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
@@ -59,7 +55,7 @@ def parse_descriptions(details: str) -> list[str]:
     non-mapping, missing `descriptions`, not a list, or a non-string item).
     """
     try:
-        document = _yaml.load(details)
+        document = yamlio.load(details)
     except errors.YamlError as exc:
         raise InvalidDiscoveryDetails(f"{_PREFIX}: not valid YAML: {exc}") from exc
     if not isinstance(document, dict):
@@ -148,21 +144,15 @@ class DebugEchoHandler(DiscoveryHandler):
             await asyncio.sleep(self.poll_interval_seconds)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
     """Console script `akri-debug-echo-discovery`: serve `DebugEchoHandler` and register it.
 
-    Environment: `DEBUG_ECHO_INSTANCES_SHARED` (required), `DEBUG_ECHO_AVAILABILITY_FILE`, plus
-    what `run_handler` reads (`DISCOVERY_HANDLERS_DIRECTORY`, `POD_IP`). Returns the exit code.
+    Environment (default `os.environ`): `DEBUG_ECHO_INSTANCES_SHARED` (required),
+    `DEBUG_ECHO_AVAILABILITY_FILE`, plus what `run_handler` reads (`DISCOVERY_HANDLERS_DIRECTORY`,
+    `POD_IP`). Returns the exit code (2 for invalid settings).
     """
-    from agent.discovery import standalone
-
-    try:
-        handler = DebugEchoHandler.from_env(os.environ)
-    except HandlerConfigError as exc:
-        print(f"akri-debug-echo-discovery: {exc}", file=sys.stderr)
-        return 2
-    return standalone.run_handler(handler, argv=argv)
-
+    return _console.run("akri-debug-echo-discovery", DebugEchoHandler.from_env, argv=argv, environ=environ,
+                        help_environ={SHARED_ENV: "false"})
 
 if __name__ == "__main__":
     raise SystemExit(main())

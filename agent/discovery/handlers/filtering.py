@@ -4,9 +4,9 @@ Akri's handlers decode `spec.discoveryHandler.discoveryDetails` with serde_yaml 
 schema) into serde structs, and share `FilterList` from discovery-utils/src/filtering.rs
 (akri-contract.md §5.1). This module gives the Python handlers the same three pieces:
 
-- `load_details(text)` decodes YAML with YAML 1.2 scalars, so `10:20:30:40:50:59` (a MAC
-  address) stays a string instead of PyYAML's YAML 1.1 base-60 integer, `on`/`no` stay strings,
-  and duplicate keys are rejected (serde_yaml rejects them too);
+- `load_details(text)` decodes YAML like serde_yaml (`akri_api.yamlio.load_yaml12`: YAML 1.2
+  scalars, so `10:20:30:40:50:59` (a MAC address) stays a string instead of PyYAML's YAML 1.1
+  base-60 integer, `on`/`no` stay strings, and duplicate keys are rejected);
 - `check_details(value, schema)` validates the decoded value with a JSON schema and turns the
   first violation into `InvalidDiscoveryDetails` naming the field path and the offending value;
 - `FilterList` with `should_include` (Akri's generic rule, used by OPC UA `applicationNames`) and
@@ -19,17 +19,15 @@ quote discoveryProperties (where credentials live), only discoveryDetails.
 from __future__ import annotations
 
 import enum
-import math
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
-import yaml
-from yaml.constructor import ConstructorError
 
 from agent.discovery.errors import InvalidDiscoveryDetails
+from akri_api import yamlio
+from akri_api.errors import YamlError
 
 __all__ = [
     "FILTER_LIST_SCHEMA",
@@ -70,66 +68,6 @@ FILTER_LIST_SCHEMA: Mapping[str, Any] = {
 }
 
 
-# --- YAML 1.2 core schema on top of PyYAML's SafeLoader -----------------------------------------
-
-_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_INT_RE = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
-_FLOAT_RE = re.compile(
-    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-)
-_BOOL_RE = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-_NULL_RE = re.compile(r"^(?:~|null|Null|NULL|)$")
-
-
-class _Yaml12Loader(_BASE_LOADER):  # type: ignore[misc]
-    """SafeLoader resolving plain scalars by the YAML 1.2 core schema (as serde_yaml) and
-    rejecting duplicate mapping keys."""
-
-    yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:  # unhashable key: the base class reports it
-                break
-            if duplicate:
-                raise ConstructorError(
-                    "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark
-                )
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
-
-    def construct_yaml12_int(self, node: yaml.ScalarNode) -> int:
-        text = str(self.construct_scalar(node))
-        if text.startswith("0o"):
-            return int(text[2:], 8)
-        if text.startswith("0x"):
-            return int(text[2:], 16)
-        return int(text, 10)
-
-    def construct_yaml12_float(self, node: yaml.ScalarNode) -> float:
-        text = str(self.construct_scalar(node)).lower()
-        if text.endswith(".inf"):
-            return -math.inf if text.startswith("-") else math.inf
-        if text == ".nan":
-            return math.nan
-        return float(text)
-
-
-for _tag, _regexp, _first in (
-    ("tag:yaml.org,2002:bool", _BOOL_RE, "tTfF"),
-    ("tag:yaml.org,2002:int", _INT_RE, "-+0123456789"),
-    ("tag:yaml.org,2002:float", _FLOAT_RE, "-+.0123456789"),
-    ("tag:yaml.org,2002:null", _NULL_RE, ["~", "n", "N", ""]),
-):
-    _Yaml12Loader.add_implicit_resolver(_tag, _regexp, list(_first))
-_Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _Yaml12Loader.construct_yaml12_int)
-_Yaml12Loader.add_constructor("tag:yaml.org,2002:float", _Yaml12Loader.construct_yaml12_float)
-
-
 def load_details(text: str, *, allow_empty: bool) -> dict[str, Any]:
     """The top-level mapping of a discoveryDetails YAML (or JSON) text.
 
@@ -139,17 +77,10 @@ def load_details(text: str, *, allow_empty: bool) -> dict[str, Any]:
     several documents, or a top level that is not a mapping (naming the type found).
     """
     try:
-        documents = list(yaml.load_all(text, Loader=_Yaml12Loader))  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        raise InvalidDiscoveryDetails(f"discoveryDetails: invalid YAML{where}: {problem}") from exc
-    except (RecursionError, ValueError) as exc:
-        raise InvalidDiscoveryDetails("discoveryDetails: invalid YAML: nesting too deep or bad scalar") from exc
-    if len(documents) > 1:
-        raise InvalidDiscoveryDetails(f"discoveryDetails: expected one YAML document, found {len(documents)}")
-    value = documents[0] if documents else None
+        value = yamlio.load_yaml12(text)
+    except YamlError as exc:
+        where = " at " if str(exc).startswith("line ") else ": "
+        raise InvalidDiscoveryDetails(f"discoveryDetails: invalid YAML{where}{exc}") from exc
     if value is None:
         if allow_empty:
             return {}

@@ -26,8 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
-import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +35,7 @@ import httpx
 
 from agent.discovery.errors import InvalidDiscoveryDetails
 from agent.discovery.handler import Device, DiscoveryHandler
-from agent.discovery.handlers import _onvif_netif, _onvif_wsdiscovery, filtering
+from agent.discovery.handlers import _console, _onvif_netif, _onvif_wsdiscovery, filtering
 from agent.discovery.handlers._onvif_credentials import CredentialStore
 from agent.discovery.handlers._onvif_soap import OnvifCallError, OnvifSoapClient
 
@@ -298,18 +296,11 @@ class OnvifDiscoveryHandler(DiscoveryHandler):
                 await asyncio.sleep(self._settings.interval_seconds)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
     """Console script `akri-onvif-discovery`: serve this handler standalone (registers with the agent).
 
-    Environment: `ONVIF_MULTICAST_INTERFACES` (see `OnvifDiscoveryHandler.from_env`) plus what
-    `run_handler` reads (`DISCOVERY_HANDLERS_DIRECTORY`, `POD_IP`, ...). Returns the exit code
-    (2 for invalid settings).
+    Environment (default `os.environ`): `ONVIF_MULTICAST_INTERFACES` (see
+    `OnvifDiscoveryHandler.from_env`) plus what `run_handler` reads (`DISCOVERY_HANDLERS_DIRECTORY`,
+    `POD_IP`, ...). Returns the exit code (2 for invalid settings).
     """
-    from agent.discovery.standalone import run_handler
-
-    try:
-        handler = OnvifDiscoveryHandler.from_env(os.environ)
-    except ValueError as exc:
-        print(f"akri-onvif-discovery: {exc}", file=sys.stderr)
-        return 2
-    return run_handler(handler, argv=argv)
+    return _console.run("akri-onvif-discovery", OnvifDiscoveryHandler.from_env, argv=argv, environ=environ)

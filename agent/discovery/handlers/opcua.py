@@ -31,7 +31,7 @@ from asyncua import Client, ua
 
 from agent.discovery.errors import InvalidDiscoveryDetails
 from agent.discovery.handler import Device, DiscoveryHandler
-from agent.discovery.handlers import filtering
+from agent.discovery.handlers import _console, filtering
 
 __all__ = ["OPCUA_DISCOVERY_URL", "OpcuaDetails", "parse_details", "replace_host", "OpcuaDiscoveryHandler", "main"]
 
@@ -225,8 +225,11 @@ class OpcuaDiscoveryHandler(DiscoveryHandler):
             await asyncio.sleep(self._settings.interval_seconds)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Console script `akri-opcua-discovery`: serve this handler standalone (registers with the agent)."""
-    from agent.discovery.standalone import run_handler
+def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
+    """Console script `akri-opcua-discovery`: serve this handler standalone (registers with the agent).
 
-    return run_handler(OpcuaDiscoveryHandler(), argv=argv)
+    Environment (default `os.environ`): what `run_handler` reads (`DISCOVERY_HANDLERS_DIRECTORY`,
+    `POD_IP`, ...); the handler itself has no settings. Returns the exit code.
+    """
+    return _console.run("akri-opcua-discovery", lambda _environ: OpcuaDiscoveryHandler(), argv=argv,
+                        environ=environ)

@@ -31,12 +31,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
 
 from agent.discovery.handler import Device, DiscoveryHandler
-from agent.discovery.handlers import _udev_details, _udev_devices, _udev_events, _udev_matching
+from agent.discovery.handlers import _console, _udev_details, _udev_devices, _udev_events, _udev_matching
+from agent.discovery.handlers._console import HandlerConfigError
 
 __all__ = ["UdevHandler", "HandlerConfigError", "resource_options", "main"]
 
@@ -53,10 +53,6 @@ DEFAULT_UDEV_DB_DIR = "/run/udev"
 DEFAULT_SYSFS_ROOT = "/sys"
 DEVICE_PLUGIN_RESOURCE_PROPERTY = "devicePluginResourceName"
 VFIO_PASSTHROUGH_PROPERTY = "vfioPassthrough"
-
-
-class HandlerConfigError(ValueError):
-    """Invalid handler environment (`from_env`); `str()` names the variable and the value."""
 
 
 def _default_context() -> Any:
@@ -203,21 +199,13 @@ class UdevHandler(DiscoveryHandler):
                 await asyncio.sleep(self.debounce_seconds)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
     """Console script `akri-udev-discovery`: serve `UdevHandler` and register it with the agent.
 
-    Environment: see `UdevHandler.from_env`, plus what `run_handler` reads
-    (`DISCOVERY_HANDLERS_DIRECTORY`, `POD_IP`). Returns the process exit code.
+    Environment (default `os.environ`): see `UdevHandler.from_env`, plus what `run_handler` reads
+    (`DISCOVERY_HANDLERS_DIRECTORY`, `POD_IP`). Returns the exit code (2 for invalid settings).
     """
-    from agent.discovery import standalone
-
-    try:
-        handler = UdevHandler.from_env(os.environ)
-    except HandlerConfigError as exc:
-        print(f"akri-udev-discovery: {exc}", file=sys.stderr)
-        return 2
-    return standalone.run_handler(handler, argv=argv)
-
+    return _console.run("akri-udev-discovery", UdevHandler.from_env, argv=argv, environ=environ)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -413,3 +414,32 @@ async def test_kubelet_sock_recreated_alone_triggers_reregistration(nodes: list[
     await k.wait_for(lambda: len(k.devices) == 2, timeout=5)
     assert all(k.endpoints[r] != before[r] for r in before)
     await k.wait_for(lambda: node.plugin_sockets() == sorted(k.endpoints.values()))  # old sockets removed
+
+
+async def test_sockets_left_by_a_killed_agent_are_removed_at_start(nodes: list[Node]) -> None:
+    """A socket file nobody listens on (its agent was SIGKILLed) goes at start-up; a live socket of
+    another plugin, a file that is not a socket and names not like ours stay."""
+    store = MemoryInstances()
+    debug_echo(store)
+    node = make_node("node-a")
+    nodes.append(node)
+    await node.kubelet.start()
+
+    def dead_socket(name: str) -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.bind(os.path.join(node.directory, name))  # bound, closed, never unlinked
+
+    dead_socket(f"{A}-1700000000.sock")
+    dead_socket("other-vendor.sock")  # not our naming: not ours to judge
+    live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    live.bind(os.path.join(node.directory, "gpu-plugin-1700000001.sock"))
+    live.listen()
+    with open(os.path.join(node.directory, "notes-1700000002.sock"), "w") as regular:
+        regular.write("not a socket")
+    try:
+        await node.start(store)
+        names = set(os.listdir(node.directory))
+        assert f"{A}-1700000000.sock" not in names
+        assert {"other-vendor.sock", "gpu-plugin-1700000001.sock", "notes-1700000002.sock"} <= names
+    finally:
+        live.close()

@@ -8,7 +8,8 @@ import types
 import pytest
 
 
-@pytest.mark.parametrize("package", ["agent.aiokits", "agent.controllers", "agent.discovery", "agent.kube"])
+@pytest.mark.parametrize("package", ["agent.aiokits", "agent.controllers", "agent.devices", "agent.discovery", "agent.kube",
+                                     "agent.plugins"])
 def test_all_matches_public_names(package: str) -> None:
     module = importlib.import_module(package)
     public = {name for name, value in vars(module).items()

@@ -1,12 +1,15 @@
-"""The `akri` command (akri_api.cli.main), driven through main([...]) with temporary files."""
+"""The `akri` command: akri_api.cli.main driven with temporary files, and the installed console script."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from akri_api import cli
 
@@ -181,3 +184,134 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
     status, _, err = run(argv, capsys)
     assert status == 2
     assert err and "usage: akri" in err[0]
+
+
+# --- the installed console script, as a user runs it ---------------------------------------------
+
+AKRI = Path(sys.executable).with_name("akri")
+CONSOLE_TIMEOUT_SECONDS = 60
+
+# The rejections issue #2 requires, each with the field its message must name.
+REJECTIONS = {
+    "both-broker-specs.yaml": (
+        """\
+apiVersion: akri.sh/v0
+kind: Configuration
+metadata: {name: both}
+spec:
+  discoveryHandler: {name: debugEcho, discoveryDetails: "descriptions: [foo0]"}
+  brokerSpec:
+    brokerPodSpec: {containers: [{name: b, image: nginx, resources: {limits: {"{{PLACEHOLDER}}": "1"}}}]}
+    brokerJobSpec: {template: {spec: {restartPolicy: Never, containers: [{name: b, image: nginx}]}}}
+""",
+        "spec.brokerSpec: brokerPodSpec and brokerJobSpec are mutually exclusive",
+    ),
+    "unknown-pod-field.yaml": (
+        """\
+apiVersion: akri.sh/v0
+kind: Configuration
+metadata: {name: unknown}
+spec:
+  discoveryHandler: {name: debugEcho, discoveryDetails: "descriptions: [foo0]"}
+  brokerSpec:
+    brokerPodSpec:
+      xUnknownSyntheticField: 1
+      containers: [{name: b, image: nginx, resources: {limits: {"{{PLACEHOLDER}}": "1"}}}]
+""",
+        'spec.brokerSpec.brokerPodSpec.xUnknownSyntheticField: unknown field "xUnknownSyntheticField" in PodSpec',
+    ),
+    "udev-rwx.yaml": (
+        """\
+apiVersion: akri.sh/v0
+kind: Configuration
+metadata: {name: rwx}
+spec:
+  discoveryHandler:
+    name: udev
+    discoveryDetails: |
+      udevRules: ['KERNEL=="video[0-9]*"']
+      permissions: rwx
+""",
+        'spec.discoveryHandler.discoveryDetails.permissions: must be one of r, w, m, rw, rm, rwm, wm, got string "rwx"',
+    ),
+    "value-and-value-from.yaml": (
+        """\
+apiVersion: akri.sh/v0
+kind: Configuration
+metadata: {name: both-values}
+spec:
+  discoveryHandler:
+    name: debugEcho
+    discoveryDetails: "descriptions: [foo0]"
+    discoveryProperties:
+    - {name: PASSWORD, value: x, valueFrom: {secretKeyRef: {name: s, key: k}}}
+""",
+        "spec.discoveryHandler.discoveryProperties[0]: must set exactly one of value, valueFrom, got both",
+    ),
+    "no-handler-name.yaml": (
+        """\
+apiVersion: akri.sh/v0
+kind: Configuration
+metadata: {name: nameless}
+spec:
+  discoveryHandler: {discoveryDetails: "descriptions: [foo0]"}
+""",
+        "spec.discoveryHandler.name: required",
+    ),
+    "capacity-minus-one.yaml": (
+        """\
+apiVersion: akri.sh/v0
+kind: Configuration
+metadata: {name: negative}
+spec:
+  discoveryHandler: {name: debugEcho, discoveryDetails: "descriptions: [foo0]"}
+  capacity: -1
+""",
+        "spec.capacity: must be >= 0, got -1",
+    ),
+}
+
+
+def run_console_script(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(AKRI), *args], cwd=cwd, capture_output=True, text=True, timeout=CONSOLE_TIMEOUT_SECONDS, check=False
+    )
+
+
+def test_console_script_rejects_each_case_naming_its_field(tmp_path: Path) -> None:
+    for name, (text, _) in REJECTIONS.items():
+        (tmp_path / name).write_text(text)
+    args = [arg for name in REJECTIONS for arg in ("-f", name)]
+    result = run_console_script("validate", *args, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (1, "")
+    lines = result.stdout.splitlines()
+    for name, (text, problem) in REJECTIONS.items():
+        configuration = text.split("metadata: {name: ", 1)[1].split("}", 1)[0]
+        assert [line for line in lines if line.startswith(f"{name}: ") and "warning:" not in line] == [
+            f"{name}: Configuration {configuration}: {problem}"
+        ]
+
+
+def test_console_script_accepts_every_akri_configuration(akri_cases_dir: Path, tmp_path: Path) -> None:
+    files = []
+    for path in sorted(akri_cases_dir.glob("*.yaml")):
+        text = path.read_text()
+        if path.name == "udevGroupedConfiguration.yaml":  # a str.format() template in Akri's e2e
+            text = text.format("pci-0000:00:14.0-usb-0:1:1.0")
+        if yaml.safe_load(text).get("kind") != "Configuration":  # the two CRDs
+            continue
+        (tmp_path / path.name).write_text(text)
+        files.append(path.name)
+    assert len(files) >= 8
+    result = run_console_script("validate", *[arg for name in files for arg in ("-f", name)], cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert sorted(line.split(":", 1)[0] for line in result.stdout.splitlines() if line.endswith(": valid")) == files
+
+
+def test_console_script_version() -> None:
+    result = run_console_script("version", cwd=Path.cwd())
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        f"akri-py {importlib.metadata.version('akri-py')}\n",
+        "",
+    )

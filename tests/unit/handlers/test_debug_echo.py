@@ -124,3 +124,11 @@ def test_main_requires_shared_and_serves_the_handler(monkeypatch: Any, capsys: A
     assert debug_echo.main(["-v"]) == 0
     [(handler, argv)] = calls
     assert isinstance(handler, DebugEchoHandler) and handler.shared is False and argv == ["-v"]
+
+
+def test_help_works_without_the_required_variable(monkeypatch: Any, capsys: Any) -> None:
+    monkeypatch.delenv("DEBUG_ECHO_INSTANCES_SHARED", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        debug_echo.main(["--help"])
+    assert exited.value.code == 0
+    assert "usage:" in capsys.readouterr().out

@@ -98,6 +98,20 @@ def test_malformed_bodies_get_400_with_a_message_naming_field_and_value(client, 
     assert response.get_json()["error"].startswith(message)
 
 
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1.5e999"])
+@pytest.mark.parametrize("path", sorted(ROUTES))
+def test_numbers_beyond_float_range_are_400_not_500(client, path, number):
+    # Python reads 1e400 as infinity, which json.dumps(allow_nan=False) cannot write back: a
+    # brokerPodSpec field holding it used to be copied into a broker Pod and end in a 500.
+    request = fx.instance_request()
+    pod_spec = request["related"]["Configuration.akri.sh/v0"][fx.CONFIG]["spec"]["brokerSpec"]["brokerPodSpec"]
+    pod_spec["terminationGracePeriodSeconds"] = "NUMBER"
+    body = json.dumps(request).replace('"NUMBER"', number)
+    response = post(client, path, body)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == f"body: not valid JSON (number {number} is out of range)"
+
+
 def test_deeply_nested_valid_json_is_400_not_500(client):
     request = fx.instance_request()
     nested: dict = {}

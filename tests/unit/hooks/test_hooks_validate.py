@@ -53,6 +53,28 @@ def with_pod_level_resources(config):
     return config
 
 
+def with_value_and_value_from(config):
+    config["spec"]["discoveryHandler"]["discoveryProperties"] = [
+        {"name": "PASSWORD", "value": "x", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}
+    ]
+    return config
+
+
+def without_handler_name(config):
+    del config["spec"]["discoveryHandler"]["name"]
+    return config
+
+
+def with_capacity_minus_one(config):
+    config["spec"]["capacity"] = -1
+    return config
+
+
+def with_pod_level_device_resources(config):
+    config["spec"]["brokerSpec"]["brokerPodSpec"]["resources"] = {"limits": {"{{PLACEHOLDER}}": "1"}}
+    return config
+
+
 def review(obj, api_version="admission.k8s.io/v1", **request_fields):
     request = {
         "uid": UID,
@@ -207,6 +229,11 @@ PARITY_CASES = {  # case: (how to change the valid Configuration, expected verdi
     "both-broker-specs": (with_both_broker_specs, False),
     "no-placeholder": (without_placeholder, True),
     "pod-level-resources": (with_pod_level_resources, True),
+    "pod-level-device-resources": (with_pod_level_device_resources, False),
+    "value-and-value-from": (with_value_and_value_from, False),
+    "no-handler-name": (without_handler_name, False),
+    "capacity-minus-one": (with_capacity_minus_one, False),
+    "several-problems": (lambda c: with_capacity_minus_one(with_udev_rwx(with_unknown_field(c))), False),
     "empty-object": (lambda c: {}, False),
     "not-a-configuration": (lambda c: {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}, False),
 }
@@ -226,3 +253,66 @@ def test_akri_validate_gives_the_webhook_verdict(case, tmp_path, capsys):
     assert allowed is expected
     assert exit_code in (0, 1)
     assert (exit_code == 0) is allowed
+
+
+@pytest.fixture(scope="module")
+def parity_client():
+    return create_app().test_client()
+
+
+def _cli_lines(obj, tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(obj))
+    exit_code = cli.main(["validate", "-f", str(path)])
+    out = capsys.readouterr().out.splitlines()
+    prefix = f"{path}: Configuration {obj['metadata']['name']}: "
+    assert all(line.startswith(prefix) for line in out), out
+    lines = [line[len(prefix) :] for line in out]
+    warnings = [line[len("warning: ") :] for line in lines if line.startswith("warning: ")]
+    problems = [line for line in lines if not line.startswith("warning: ") and line != "valid"]
+    return exit_code, problems, warnings
+
+
+@pytest.mark.parametrize(
+    "case", sorted(name for name in PARITY_CASES if name not in ("empty-object", "not-a-configuration"))
+)
+def test_the_webhook_route_and_akri_validate_report_the_same_problems_and_warnings(
+    case, parity_client, tmp_path, capsys
+):
+    mutate, expected = PARITY_CASES[case]
+    obj = mutate(valid_configuration())
+
+    answer = parity_client.post("/validate/configuration", json=review(obj))
+    exit_code, problems, warnings = _cli_lines(obj, tmp_path, capsys)
+
+    assert answer.status_code == 200
+    response = answer.get_json()["response"]
+    assert response["allowed"] is expected and (exit_code == 0) is expected
+    assert response.get("status", {}).get("message") == ("; ".join(problems) if problems else None)
+    assert response.get("warnings", []) == warnings
+    if not expected:  # every rejection names its field
+        assert all(problem.startswith("spec.") for problem in problems)
+
+
+def _akri_case_files():
+    names = ["akri-debug-echo-pod-configuration.yaml", "akri-onvif-video-configuration.yaml"]
+    names += ["akri-opcua-configuration.yaml", "akri-udev-video-configuration.yaml", "debugEchoConfiguration.yaml"]
+    names += ["udevDevNullConfiguration.yaml", "udevGroupedConfiguration.yaml", "webhookValidConfiguration.yaml"]
+    return names
+
+
+@pytest.mark.parametrize("name", _akri_case_files())
+def test_every_akri_case_is_allowed_by_the_webhook_route_and_akri_validate(name, parity_client, tmp_path, capsys):
+    if not (CASES / name).is_file():
+        pytest.skip(f"{CASES / name} not present")
+    text = (CASES / name).read_text()
+    if name == "udevGroupedConfiguration.yaml":  # a str.format() template in Akri's e2e (test_udev.py)
+        text = text.format("pci-0000:00:14.0-usb-0:1:1.0")
+    obj = yaml.safe_load(text)
+
+    answer = parity_client.post("/validate/configuration", json=review(obj))
+    exit_code, problems, warnings = _cli_lines(obj, tmp_path, capsys)
+
+    assert answer.get_json()["response"]["allowed"] is True
+    assert (exit_code, problems) == (0, [])
+    assert answer.get_json()["response"].get("warnings", []) == warnings
