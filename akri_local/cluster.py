@@ -15,6 +15,7 @@ import base64
 import datetime as dt
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -116,6 +117,7 @@ class LocalCluster:
 
     def __init__(self, settings: ClusterSettings | None = None) -> None:
         self.settings = settings or ClusterSettings()
+        self._owns_work_dir = self.settings.work_dir is None
         self.work_dir = Path(self.settings.work_dir or tempfile.mkdtemp(prefix="akri-", dir="/tmp"))
         self.log_dir = self.work_dir / "logs"
         self.kubeconfig = self.work_dir / "kubeconfig"
@@ -134,8 +136,8 @@ class LocalCluster:
         self.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.stop(keep_files=exc_type is not None)  # keep logs when something failed
 
     def start(self) -> None:
         """Start every component and wait until each answers. Raises TimeoutError/RuntimeError."""
@@ -160,12 +162,16 @@ class LocalCluster:
             self.stop()
             raise
 
-    def stop(self) -> None:
-        """Stop everything (reverse order); safe to call twice."""
+    def stop(self, *, keep_files: bool = False) -> None:
+        """Stop everything (reverse order); safe to call twice. Removes the work directory (logs,
+        kubeconfig, certificates) and the kubelets' directories unless `keep_files` or the caller
+        chose `settings.work_dir`."""
         for node in list(self._agents):
             self.stop_agent(node)
         for kubelet in self.kubelets.values():
             _quietly(kubelet.stop)
+            if not keep_files:
+                shutil.rmtree(kubelet.root_dir, ignore_errors=True)
         self.kubelets.clear()
         if self._runner is not None:
             _quietly(self._runner.stop)
@@ -180,6 +186,8 @@ class LocalCluster:
         if self._apiserver is not None:
             _quietly(self._apiserver.stop)
             self._apiserver = None
+        if self._owns_work_dir and not keep_files:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
 
     # -- components -----------------------------------------------------------------------------
 

@@ -11,9 +11,9 @@ resource and receives the `/dev/null` device node. Then shuts everything down, u
 from __future__ import annotations
 
 import argparse
-import shutil
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -92,8 +92,9 @@ def _report(cluster: LocalCluster, objs: dict[str, Any]) -> None:
             _say(f"  {s.metadata.name:<36} selector={s.spec.selector}")
 
 
-def run(keep: bool) -> int:
-    """Run the demo; returns the process exit code (0 when the whole flow was seen)."""
+def run(keep: bool) -> None:
+    """Run the demo. Raises TimeoutError when the flow does not settle (the cluster's work directory
+    with every component's log is then kept)."""
     started = time.monotonic()
     _say("Starting the local control plane (API emulator, hooks, Metacontroller runner, kubelet, agent)...")
     with LocalCluster(ClusterSettings(nodes=(NODE,), embedded_handlers="udev")) as cluster:
@@ -101,12 +102,8 @@ def run(keep: bool) -> int:
         for name in ("udevDevNullConfiguration.yaml", "debugEchoConfiguration.yaml"):
             _say(f"Applying {name}")
             cluster.apply_objects([yaml.safe_load((EXAMPLES / name).read_text())], namespace=NAMESPACE)
-        try:
-            objs = wait_for(lambda: _settled(cluster), timeout=SETTLE_TIMEOUT_SECONDS,
-                            what="2 debugEcho + 1 udev Instances, 2 Running brokers, 3 services")
-        except TimeoutError as exc:
-            _say(f"\nFAILED: {exc}\nSee the logs in {cluster.log_dir}")
-            return 1
+        objs = wait_for(lambda: _settled(cluster), timeout=SETTLE_TIMEOUT_SECONDS,
+                        what="2 debugEcho + 1 udev Instances, 2 Running brokers, 3 services")
         _report(cluster, objs)
         udev = next(i for i in objs["instances"] if i["spec"]["configurationName"] == "akri-udev-dev-null")
         instance = udev["metadata"]["name"]
@@ -127,12 +124,25 @@ def run(keep: bool) -> int:
             _say(f"  env {key}={value}")
         _say(f"\nThe whole flow settled in {time.monotonic() - started:.1f}s.")
         if keep:
-            _say(f"\nLeft running. Try: KUBECONFIG={cluster.kubeconfig} "
-                 "python -c 'from kubernetes import config, client; ...'\nPress Ctrl-C to stop.")
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+            _say(f"\nLeft running. kubeconfig: {cluster.kubeconfig}\n"
+                 f"  e.g. KUBECONFIG={cluster.kubeconfig} kubectl get akric,akrii,pods,svc "
+                 "(kubectl apply needs --validate=false: the emulator serves no OpenAPI document)\n"
+                 "Press Ctrl-C to stop.")
+            _wait_for_signal()
         _say("Shutting down.")
-    shutil.rmtree(cluster.work_dir, ignore_errors=True)
-    return 0
+
+
+def _wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM (handlers, not a blocked mask, so child processes started
+    earlier keep default signal handling and stop cleanly)."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,9 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="akri-local demo", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="leave the control plane running (Ctrl-C stops it)")
     args = parser.parse_args(argv)
-    if args.keep:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    return run(args.keep)
+    try:
+        run(args.keep)
+    except TimeoutError as exc:
+        _say(f"\nFAILED: {exc}\nEvery component's log is kept under /tmp/akri-*/logs (path printed above).")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
