@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from akri_api import _kube_schema, _paths, _yaml, naming, udev_rules
+from akri_api import _kube_schema, _paths, naming, udev_rules, yamlio
 from akri_api.errors import Problem, YamlError
 
 __all__ = ["Problem", "validate_configuration", "configuration_warnings", "UDEV_PERMISSIONS"]
@@ -308,7 +308,7 @@ def _check_value_from(value_from: object, path: str, problems: list[Problem]) ->
 def _udev_details(details: str, path: str, problems: list[Problem]) -> Mapping[Any, Any] | None:
     """The udev discoveryDetails mapping, or None after recording why it is unusable."""
     try:
-        parsed = _yaml.load(details)
+        parsed = yamlio.load_yaml12(details)  # as the udev handler reads it (serde_yaml, YAML 1.2)
     except YamlError as exc:
         problems.append(Problem(path, f"udev discoveryDetails are not valid YAML: {exc}"))
         return None

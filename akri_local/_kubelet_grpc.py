@@ -55,28 +55,39 @@ def serve_unix(path: str, add: Callable[[Any, grpc.Server], None], servicer: Any
     return server
 
 
-class RegistrationServer(pluginapi_pb2_grpc.RegistrationServicer):
-    """`Registration/Register`: validates, then calls `on_register(resource_name, endpoint)`.
+class _UnixService:
+    """`start()` / `stop()` of a servicer served on its own Unix socket `socket_path`; subclasses
+    name the generated `add_*Servicer_to_server` function in `_ADD`."""
 
-    on_register returns None on success or an error message, which is sent back as gRPC UNKNOWN.
-    """
-
-    def __init__(self, socket_path: str, on_register: Callable[[str, str], str | None]) -> None:
-        self.socket_path = socket_path
-        self._on_register = on_register
-        self._server: grpc.Server | None = None
+    _ADD: Callable[[Any, grpc.Server], None]
+    socket_path: str
+    _server: grpc.Server | None = None
 
     def start(self) -> None:
-        """Serve on `socket_path`."""
-        self._server = serve_unix(self.socket_path, pluginapi_pb2_grpc.add_RegistrationServicer_to_server, self)
+        """Serve on `socket_path` (an existing file is replaced). Raises OSError/RuntimeError."""
+        self._server = serve_unix(self.socket_path, self._ADD, self)
 
     def stop(self) -> None:
-        """Stop serving and remove the socket file."""
+        """Stop serving (in-flight calls are cancelled, waits up to 5 s) and remove the socket file."""
         if self._server is not None:
             self._server.stop(0).wait(5)
             self._server = None
         if os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
+
+
+class RegistrationServer(_UnixService, pluginapi_pb2_grpc.RegistrationServicer):
+    """`Registration/Register`: validates, then calls `on_register(resource_name, endpoint)`.
+
+    on_register returns None on success or an error message, which is sent back as gRPC UNKNOWN.
+    """
+
+    _ADD = staticmethod(pluginapi_pb2_grpc.add_RegistrationServicer_to_server)
+
+    def __init__(self, socket_path: str, on_register: Callable[[str, str], str | None]) -> None:
+        self.socket_path = socket_path
+        self._on_register = on_register
+        self._server = None
 
     def Register(self, request: pluginapi_pb2.RegisterRequest, context: grpc.ServicerContext) -> pluginapi_pb2.Empty:  # noqa: N802
         """Kubelet `Register` (device_plugin server.go): version and resource name checks, then connect."""
@@ -172,29 +183,18 @@ PodSnapshot = list[tuple[str, str, list[tuple[str, Mapping[str, Sequence[str]]]]
 """[(namespace, pod name, [(container name, {resource: device ids})])]."""
 
 
-class PodResourcesServer(podresources_pb2_grpc.PodResourcesListerServicer):
+class PodResourcesServer(_UnixService, podresources_pb2_grpc.PodResourcesListerServicer):
     """`PodResourcesLister` from two callbacks: `pods()` (PodSnapshot) and `allocatable()`
     (resource → healthy device ids)."""
+
+    _ADD = staticmethod(podresources_pb2_grpc.add_PodResourcesListerServicer_to_server)
 
     def __init__(self, socket_path: str, *, pods: Callable[[], PodSnapshot],
                  allocatable: Callable[[], Mapping[str, Sequence[str]]]) -> None:
         self.socket_path = socket_path
         self._pods = pods
         self._allocatable = allocatable
-        self._server: grpc.Server | None = None
-
-    def start(self) -> None:
-        """Serve on `socket_path`."""
-        self._server = serve_unix(self.socket_path, podresources_pb2_grpc.add_PodResourcesListerServicer_to_server,
-                                  self)
-
-    def stop(self) -> None:
-        """Stop serving and remove the socket file."""
-        if self._server is not None:
-            self._server.stop(0).wait(5)
-            self._server = None
-        if os.path.exists(self.socket_path):
-            os.unlink(self.socket_path)
+        self._server = None
 
     def List(self, request: podresources_pb2.ListPodResourcesRequest,  # noqa: N802
              context: grpc.ServicerContext) -> podresources_pb2.ListPodResourcesResponse:

@@ -25,6 +25,13 @@ request's changes, by events of its Instances, and by its own timers. One reconc
    leaving the Instance;
 5. report discovery health in the `DiscoveryFailed` condition (plus a Warning Event for bad
    details or properties), update `akri_instance_count`, and come back when the next timer is due.
+
+No finalizers (a decision; Akri puts finalizer `<node>` on every Configuration and Instance). A
+Configuration deleted while this agent is down loses its Instances to ownerReference garbage
+collection; at start-up, Instances that list this node but whose Configuration is gone are left
+(deleted when this node was the last) once both listings are complete. Nothing else outlives the
+process, so a finalizer would only make deletions wait for every agent that ever saw the object,
+forever for a node that is gone (see also `agent.plugins.manager`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 slot bookkeeping in `Instance.spec.deviceUsage`, slot reclaim, kubelet-restart handling
 (akri-contract.md §2.5, §2.6; DESIGN.md §2.2).
 
-The composition root builds `PluginSettings.from_env(os.environ)` and runs
-`PluginManager(kube=..., devices=..., node=..., settings=...).run()`. Modules: `settings`,
+The composition root builds `PluginSettings.from_env(environ)` (the environment it was started
+with) and runs `PluginManager(kube=..., devices=..., node=..., settings=...).run()`. Modules: `settings`,
 `errors`, `slots` / `virtual_slots` (pure slot tables), `claiming` (deviceUsage read-modify-write),
 `allocating` (ContainerAllocateResponse), `instance_plugin`, `configuration_plugin`, `plugin`
 (their common interface), `serving` (gRPC server + registration per plugin), `kubelet` (kubelet

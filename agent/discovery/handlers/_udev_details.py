@@ -57,7 +57,7 @@ def parse_details(text: str) -> UdevDetails:
     (`rule '...': position N: reason`).
     """
     try:
-        document = yamlio.load(text)
+        document = yamlio.load_yaml12(text)
     except errors.YamlError as exc:
         raise InvalidDiscoveryDetails(f"{_PREFIX}: not valid YAML: {exc}") from exc
     if document is None:

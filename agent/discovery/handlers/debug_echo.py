@@ -55,7 +55,7 @@ def parse_descriptions(details: str) -> list[str]:
     non-mapping, missing `descriptions`, not a list, or a non-string item).
     """
     try:
-        document = yamlio.load(details)
+        document = yamlio.load_yaml12(details)
     except errors.YamlError as exc:
         raise InvalidDiscoveryDetails(f"{_PREFIX}: not valid YAML: {exc}") from exc
     if not isinstance(document, dict):

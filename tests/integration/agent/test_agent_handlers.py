@@ -75,6 +75,25 @@ async def test_handler_crash_reregistration_and_agent_restart(api: Api, agents: 
     await asyncio.gather(served, return_exceptions=True)
 
 
+async def test_idle_handler_reregisters_after_agent_restart(api: Api, agents: AgentRunner, short_dir: str) -> None:
+    """No Configuration uses the handler, so no Discover stream drops: the handler notices the
+    restart only by the recreated registration socket, and registers with the new agent."""
+    node = agents.node("node-a")
+    agent = await agents.start(node, [], directory=short_dir)
+    handler = ControlledHandler("idle", shared=False)
+    served, registered = _serve(handler, short_dir)
+    await asyncio.wait_for(registered.wait(), 10)
+    assert [e.name for e in agent.registry.endpoints("idle")] == ["idle"]
+    await agents.stop(agent)
+    registered.clear()
+    agent = await agents.start(node, [], directory=short_dir)
+    await asyncio.wait_for(registered.wait(), 10)
+    assert [e.uid for e in agent.registry.endpoints("idle")] == [f"idle@{short_dir}/idle.sock"]
+    assert handler.calls == []  # never asked to discover: it was the socket check
+    served.cancel()
+    await asyncio.gather(served, return_exceptions=True)
+
+
 async def _has_device(agent: object, cdi_name: str) -> bool:
     return agent.devices.get(cdi_name) is not None  # type: ignore[attr-defined]
 

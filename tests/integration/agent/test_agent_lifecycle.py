@@ -171,3 +171,14 @@ async def test_akri_agent_process(api: Api, kubeconfig: str, short_dir: str, tmp
     first_line = err.decode().splitlines()[0]
     assert first_line.startswith("{") and '"level"' in first_line  # --log-format json
     assert not os.path.exists(os.path.join(short_dir, "agent-registration.sock"))
+
+
+async def test_akri_agent_console_script_without_node_name_exits_2() -> None:
+    """A user starting `akri-agent` with an empty environment gets one clear line and status 2."""
+    script = Path(sys.executable).with_name("akri-agent")
+    process = await asyncio.create_subprocess_exec(str(script), env={}, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert out == b""
+    assert err.decode() == "akri-agent: invalid configuration: AGENT_NODE_NAME is required (or --node-name)\n"

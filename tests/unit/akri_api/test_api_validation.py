@@ -674,3 +674,15 @@ def _check_total(obj: object) -> None:
     warnings = validation.configuration_warnings(obj)
     assert isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)
     json.dumps([str(p) for p in problems])  # messages are plain text
+
+
+def test_udev_details_are_read_as_the_handler_reads_them_yaml_1_2() -> None:
+    """`yes` is a string under serde_yaml (YAML 1.2), so the webhook must not accept it as a boolean
+    that the udev handler would then reject."""
+    from akri_api import validate_configuration
+
+    config = {"apiVersion": "akri.sh/v0", "kind": "Configuration", "metadata": {"name": "x"},
+              "spec": {"discoveryHandler": {"name": "udev",
+                                            "discoveryDetails": "udevRules: ['KERNEL==\"null\"']\ngroupRecursive: yes\n"}}}
+    assert [str(p) for p in validate_configuration(config)] == [
+        'spec.discoveryHandler.discoveryDetails.groupRecursive: must be a boolean, got string "yes"']

@@ -89,3 +89,19 @@ def test_load_rejects_duplicates_and_empty_directories(tmp_path):
         load_controllers(tmp_path)
     with pytest.raises(SpecError, match="does not exist"):
         load_controllers(tmp_path / "missing")
+
+
+def test_the_repository_controllers_load_with_hooks_on_the_given_base_url() -> None:
+    from pathlib import Path
+
+    repo_controllers = Path(__file__).resolve().parents[3] / "metacontroller"
+    specs = {s.name: s for s in load_controllers(repo_controllers, hook_base_url="http://127.0.0.1:8080")}
+    assert sorted(specs) == ["akri-configuration-controller", "akri-instance-controller"]
+    instance, configuration = specs["akri-instance-controller"], specs["akri-configuration-controller"]
+    assert (instance.parent_api_version, instance.parent_resource) == ("akri.sh/v0", "instances")
+    assert {c.resource for c in instance.children} == {"pods", "jobs", "services"}
+    assert instance.sync is not None and instance.sync.url == "http://127.0.0.1:8080/sync/instance"
+    assert instance.customize is not None and instance.customize.url == "http://127.0.0.1:8080/customize/instance"
+    assert (configuration.parent_resource, [c.resource for c in configuration.children]) == (
+        "configurations", ["services"])
+    assert configuration.sync is not None and configuration.sync.url == "http://127.0.0.1:8080/sync/configuration"

@@ -92,6 +92,16 @@ async def test_allocate_claims_and_answers_per_container() -> None:
     assert plugins[A].published.current[0] == (f"{A}-0", "Healthy")
 
 
+async def test_two_slots_in_one_container_get_one_response() -> None:
+    """`akri.sh/<instance>: 2` in one container: both slots claimed, one ContainerAllocateResponse
+    (Akri answers once per device; the kubelet expects one per container request)."""
+    store, plugins = setup(A)
+    responses = await plugins[A].allocate([[f"{A}-0", f"{A}-1"]])
+    assert len(responses) == 1
+    assert dict(responses[0].envs)["DEBUG_ECHO_DESCRIPTION_8120FE"] == "foo0"
+    assert store.peek("default", A)["spec"]["deviceUsage"] == {f"{A}-0": NODE, f"{A}-1": NODE}
+
+
 async def test_allocate_failure_rolls_back_claims_of_the_call() -> None:
     store, plugins = setup(A, usage={f"{A}-1": "node-b"})
     with pytest.raises(errors.SlotUnavailable, match=f"slot {A}-1 is held by 'node-b'"):
