@@ -24,7 +24,11 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
+
+# gRPC C-core logs every GOAWAY on socket shutdown at INFO; keep test output readable.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+from kubernetes import client, config  # noqa: E402
 from kubernetes.client.exceptions import ApiException
 
 from akri_local.apiserver import ApiServer
