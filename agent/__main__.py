@@ -10,10 +10,15 @@ or until one of them fails (then the process ends, as Akri's does):
     NodeController                            vanished nodes out of Instances
     PluginManager                             kubelet device plugins (agent.plugins)
 
+Start-up (`prepare`) validates every environment-driven setting before anything runs: the
+agent's own (`AgentConfig`), the device plugins' (`PluginSettings`: KUBELET_*, SLOT_RECLAIM_*),
+the embedded handlers' (`from_env`: DEBUG_ECHO_*, UDEV_*, ONVIF_MULTICAST_INTERFACES) and the
+kubeconfig (KUBECONFIG / --kubeconfig, else in-cluster); every problem goes into one ConfigError.
+
 `Agent(config, ...)` / `run_agent(config, ...)` run the same thing in-process, which is how the
 integration tests start one or several agents (collaborators can be injected; see `Agent`).
 Exit status of `main`: 0 after a signal, 1 when a component failed or could not start, 2 for an
-invalid configuration (one line on stderr naming every bad variable).
+invalid configuration (one line on stderr naming every bad variable, or the kubeconfig problem).
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from agent.aiokits.stopper import Stopper
@@ -42,8 +48,9 @@ from agent.kube.resources import ResourceKind
 from agent.kube.watching import WATCH_TIMEOUT_SECONDS, watch_objects
 from agent.logs import configure_logging
 from agent.metrics import AgentMetrics
+from agent.plugins import PluginManager, PluginSettings
 
-__all__ = ["Agent", "run_agent", "main"]
+__all__ = ["Agent", "Startup", "prepare", "run_agent", "main"]
 
 logger = logging.getLogger("agent")
 
@@ -51,9 +58,10 @@ logger = logging.getLogger("agent")
 class Agent:
     """One agent: `await Agent(config).run()` runs until `stopper` stops or the task is cancelled.
 
-    Optional collaborators (tests): kube (else from config.kubeconfig / in-cluster; closed at the
-    end only if created here), handlers (embedded handlers; else built from the config), devices,
-    metrics, stopper, plugins (False: no kubelet device plugins, e.g. without a kubelet),
+    Optional collaborators (tests, or `main` after `prepare`): kube (else from config.kubeconfig /
+    in-cluster; closed at the end only if created here), handlers (embedded handlers; else built
+    from the config), devices, metrics, stopper, plugins (False: no kubelet device plugins, e.g.
+    without a kubelet), plugin_settings (else read from config.extra_environ),
     watch_timeout_seconds (server-side length of one watch connection).
     Attributes after construction: config, registry, devices, metrics, stopper, `started` (set
     once every component runs), and after start: kube, configurations, nodes, plugins.
@@ -62,6 +70,7 @@ class Agent:
     def __init__(self, config: AgentConfig, *, kube: KubeClient | None = None,
                  handlers: Sequence[DiscoveryHandler] | None = None, devices: DeviceStore | None = None,
                  metrics: AgentMetrics | None = None, stopper: Stopper | None = None, plugins: bool = True,
+                 plugin_settings: PluginSettings | None = None,
                  watch_timeout_seconds: int = WATCH_TIMEOUT_SECONDS) -> None:
         self.config = config
         self.kube = kube
@@ -71,34 +80,36 @@ class Agent:
         self.metrics = metrics or AgentMetrics()
         self.stopper = stopper or Stopper()
         self.with_plugins = plugins
+        self.plugin_settings = plugin_settings
         self.watch_timeout_seconds = watch_timeout_seconds
         self.registry = DiscoveryHandlerRegistry()
         self.started = asyncio.Event()
         self.configurations: ConfigurationController | None = None
         self.nodes: NodeController | None = None
-        self.plugins: Any = None
+        self.plugins: PluginManager | None = None
 
     async def run(self) -> None:
         """Start everything, wait for the stop signal, stop everything.
 
-        Raises ConfigError (invalid embedded-handler settings), kube_errors.KubeConfigError, OSError
-        (socket or port cannot be bound) at start-up, and AgentError when a component failed.
+        Every component is built before any of them starts, so a start-up failure leaves nothing
+        half started. Raises ConfigError (invalid embedded-handler or device-plugin settings),
+        kube_errors.KubeConfigError, OSError (socket or port cannot be bound) at start-up, and
+        AgentError when a component failed.
         """
         config = self.config
         if self.handlers is None:
-            self.handlers = embedded.build_handlers(config.embedded_handlers, environ=self._handler_environ())
+            self.handlers = embedded.build_handlers(config.embedded_handlers, environ=handler_environ(config))
+        settings = self.plugin_settings
+        if self.with_plugins and settings is None:
+            settings = plugin_settings(config)
+        elif not self.with_plugins:
+            settings = None
         if self.kube is None:
             self.kube = KubeClient.from_kubeconfig(config.kubeconfig)
         kube = self.kube
         registration = RegistrationServer(self.registry, config.registration_socket)
         tasks: list[asyncio.Task[Any]] = []
         try:
-            if config.metrics_port:
-                self.metrics.serve(config.metrics_port)
-            for endpoint in embedded.build_endpoints(self.handlers):
-                self.registry.register(endpoint)
-            await registration.start()
-
             def watch(kind: ResourceKind) -> Any:
                 return watch_objects(kube, kind, timeout_seconds=self.watch_timeout_seconds)
 
@@ -110,11 +121,21 @@ class Agent:
                                                settle_seconds=config.discovery_settle_seconds))
             self.nodes = NodeController(kube=kube, watch=watch, settings=NodeSettings(
                 node=config.node_name, not_ready_grace_seconds=config.node_not_ready_grace_seconds))
+            if settings is not None:
+                self.plugins = PluginManager(kube=kube, devices=self.devices, node=config.node_name,
+                                             settings=settings)
+            if config.metrics_port:
+                self.metrics.serve(config.metrics_port)
+            for endpoint in embedded.build_endpoints(self.handlers):
+                self.registry.register(endpoint)
+            await registration.start()
+            # Coroutines are created only here, right before their tasks start (none is left
+            # un-awaited when start-up fails above).
             tasks.append(spawn(self.configurations.run(), name="configurations", stopper=self.stopper))
             tasks.append(spawn(self.nodes.run(), name="nodes", stopper=self.stopper))
-            if self.with_plugins:
-                self.plugins = _plugin_manager(config, kube, self.devices)
+            if self.plugins is not None:
                 tasks.append(spawn(self.plugins.run(), name="device-plugins", stopper=self.stopper))
+            await asyncio.sleep(0)  # let every task take its first step before it can be cancelled
             logger.info("agent started on node %s (embedded handlers: %s)", config.node_name,
                         ", ".join(h.name for h in self.handlers) or "none")
             self.started.set()
@@ -129,26 +150,81 @@ class Agent:
         if self.stopper.reason.startswith("task "):
             raise AgentError(self.stopper.reason)
 
-    def _handler_environ(self) -> dict[str, str]:
-        environ = dict(self.config.extra_environ)
-        environ["DEBUG_ECHO_INSTANCES_SHARED"] = "true" if self.config.debug_echo_instances_shared else "false"
-        return environ
+
+def handler_environ(config: AgentConfig) -> dict[str, str]:
+    """The environment the embedded handlers' `from_env` read: the agent's, with
+    DEBUG_ECHO_INSTANCES_SHARED resolved by AgentConfig (Helm default true)."""
+    environ = dict(config.extra_environ)
+    environ["DEBUG_ECHO_INSTANCES_SHARED"] = "true" if config.debug_echo_instances_shared else "false"
+    return environ
 
 
-def _plugin_manager(config: AgentConfig, kube: KubeClient, devices: DeviceStore) -> Any:
-    """agent.plugins.PluginManager with its settings from the environment, the kubelet paths taken
-    from AgentConfig (so flags override them too). Raises ConfigError for invalid plugin settings."""
-    from agent.plugins import PluginManager, PluginSettings
-    from agent.plugins import errors as plugin_errors
-
+def _plugin_environ(config: AgentConfig) -> dict[str, str]:
+    """The agent's environment with the kubelet paths taken from AgentConfig (flags override them;
+    AgentConfig already reported invalid ones)."""
     environ = dict(config.extra_environ)
     environ["KUBELET_DEVICE_PLUGINS_DIRECTORY"] = str(config.kubelet_device_plugins_directory)
     environ["KUBELET_POD_RESOURCES_SOCKET"] = str(config.kubelet_pod_resources_socket)
+    return environ
+
+
+def plugin_settings(config: AgentConfig) -> PluginSettings:
+    """PluginSettings from `config.extra_environ` and AgentConfig's kubelet paths.
+    Raises ConfigError naming every invalid device-plugin variable."""
+    settings, problems = PluginSettings.read(_plugin_environ(config))
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+@dataclass(frozen=True, slots=True)
+class Startup:
+    """Everything `prepare` validated and built before the agent starts (main hands it to Agent)."""
+
+    config: AgentConfig
+    plugin_settings: PluginSettings
+    handlers: tuple[DiscoveryHandler, ...]
+    kube: KubeClient
+    """Owned by the caller: close it when the agent ends."""
+
+
+def _kubeconfig_problem(config: AgentConfig, exc: kube_errors.KubeConfigError) -> str:
+    """One line naming KUBECONFIG / --kubeconfig for a kubeconfig that cannot be used."""
+    if config.kubeconfig:
+        return f"KUBECONFIG={config.kubeconfig!r} (or --kubeconfig): {exc}"
+    return ("no kubeconfig: set KUBECONFIG or --kubeconfig, or run the agent in a Kubernetes pod "
+            f"({exc})")
+
+
+def prepare(environ: Mapping[str, str], argv: Sequence[str] | None = None) -> Startup:
+    """Validate every setting the agent reads, then build the embedded handlers and the API client.
+
+    environ: the process environment; argv: the command line without the program name.
+    Checks AgentConfig (akri-contract.md §2.1), the device-plugin settings (PluginSettings), each
+    embedded handler's `from_env` (only the handlers AgentConfig enables) and the kubeconfig
+    (KUBECONFIG / --kubeconfig, else the in-cluster service account). Nothing is started: no
+    socket, thread, task or coroutine. Raises ConfigError naming every problem (one line);
+    unknown flags make argparse exit with status 2.
+    """
+    config, config_problems = AgentConfig.read(environ, argv)
+    problems = list(config_problems)
+    settings, plugin_problems = PluginSettings.read(_plugin_environ(config))
+    problems.extend(plugin_problems)
+    handlers: list[DiscoveryHandler] = []
     try:
-        settings = PluginSettings.from_env(environ)
-    except plugin_errors.SettingsError as exc:
-        raise ConfigError([str(exc)]) from exc
-    return PluginManager(kube=kube, devices=devices, node=config.node_name, settings=settings)
+        handlers = embedded.build_handlers(config.embedded_handlers, environ=handler_environ(config))
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    try:
+        kube = KubeClient.from_kubeconfig(config.kubeconfig)
+    except kube_errors.KubeConfigError as exc:
+        problems.append(_kubeconfig_problem(config, exc))
+    else:
+        if problems:
+            kube.close()
+    if problems:
+        raise ConfigError(problems)
+    return Startup(config=config, plugin_settings=settings, handlers=tuple(handlers), kube=kube)
 
 
 async def run_agent(config: AgentConfig, **collaborators: Any) -> None:
@@ -158,15 +234,15 @@ async def run_agent(config: AgentConfig, **collaborators: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script `akri-agent`: configuration from the environment and `argv`; returns the
-    exit status (0 signal, 1 failure, 2 invalid configuration)."""
+    exit status (0 signal, 1 failure, 2 invalid configuration, see `prepare`)."""
     import os
 
-    environ = dict(os.environ)
     try:
-        config = AgentConfig.from_env(environ, sys.argv[1:] if argv is None else argv)
+        startup = prepare(dict(os.environ), sys.argv[1:] if argv is None else argv)
     except ConfigError as exc:
         print(f"akri-agent: {exc}", file=sys.stderr)
         return 2
+    config = startup.config
     configure_logging(config.log_level, config.log_format)
 
     async def serve() -> None:
@@ -174,16 +250,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopper.stop, f"signal {signal.Signals(signum).name}")
-        await Agent(config, stopper=stopper).run()
+        await Agent(config, kube=startup.kube, handlers=startup.handlers, plugin_settings=startup.plugin_settings,
+                    stopper=stopper).run()
 
     try:
         asyncio.run(serve())
-    except ConfigError as exc:
-        print(f"akri-agent: {exc}", file=sys.stderr)
-        return 2
-    except (AgentError, kube_errors.KubeConfigError, OSError, RuntimeError) as exc:
+    except (AgentError, OSError, RuntimeError) as exc:
         logger.error("agent failed: %s", exc)
         return 1
+    finally:
+        startup.kube.close()
     return 0
 
 

@@ -116,9 +116,25 @@ class AgentConfig:
         Raises ConfigError listing every missing or invalid variable (name, offending value, rule).
         Unknown flags make argparse exit with status 2 and a usage line.
         """
+        config, problems = cls.read(environ, argv)
+        if problems:
+            raise ConfigError(problems)
+        return config
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str],
+             argv: Sequence[str] | None = None) -> tuple[AgentConfig, tuple[str, ...]]:
+        """Lenient `from_env`: (config, problems), where every missing or invalid value is replaced
+        by its default (a missing node name by "") and named in `problems` (one `NAME='value': rule`
+        string each; empty when the configuration is valid).
+
+        The composition root uses it to validate the settings that depend on this configuration
+        (device plugins, embedded handlers, kubeconfig) even when this one is invalid, so a single
+        ConfigError can name every bad variable. Unknown flags make argparse exit with status 2.
+        """
         args = build_parser().parse_args(list(argv or []))
         reader = _Reader(environ, vars(args))
-        node_name = reader.read("AGENT_NODE_NAME", "node_name", _node_name, required=True)
+        node_name = reader.read("AGENT_NODE_NAME", "node_name", _node_name, default="", required=True)
         directory = reader.read("DISCOVERY_HANDLERS_DIRECTORY", "discovery_handlers_directory",
                                 _socket_directory, default=_default(cls, "discovery_handlers_directory"))
         enable_echo = reader.read("ENABLE_DEBUG_ECHO", "enable_debug_echo", _presence_flag, default=False)
@@ -148,9 +164,7 @@ class AgentConfig:
                           ("NODE_NOT_READY_GRACE_SECONDS", "node_not_ready_grace_seconds"),
                           ("DISCOVERY_SETTLE_SECONDS", "discovery_settle_seconds")):
             values[attr] = reader.read(env, attr, _seconds, default=_default(cls, attr))
-        if reader.problems:
-            raise ConfigError(reader.problems)
-        return cls(**values, extra_environ=dict(environ))
+        return cls(**values, extra_environ=dict(environ)), tuple(reader.problems)
 
 
 def _default(cls: type[AgentConfig], attr: str) -> Any:

@@ -10,7 +10,9 @@
   `udev_rules.parse_rule`), and no field unknown to the Kubernetes types of brokerPodSpec
   (PodSpec), brokerJobSpec (JobSpec), instanceServiceSpec/configurationServiceSpec
   (ServiceSpec) and metadata (ObjectMeta), checked against the `kubernetes` client's models;
-- one rule of our own: pod-level `brokerPodSpec.resources` must not name the device resource
+- two rules of our own: metadata.name at most 63 characters (it becomes the
+  `akri.sh/configuration` label value of every Instance, and label values are limited to 63);
+  pod-level `brokerPodSpec.resources` must not name the device resource
   (`{{PLACEHOLDER}}` / `akri.sh/...`): extended resources only work per container.
 Where Akri is more lenient than its CRD (empty property names, properties with neither value
 nor valueFrom, empty udev details), we follow the stricter rule, as the API server would.
@@ -169,6 +171,15 @@ def _check_metadata(metadata: object, problems: list[Problem]) -> None:
                 "metadata.name",
                 "must be a DNS-1123 subdomain (at most 253 lower-case alphanumerics, '-' or '.', starting and ending"
                 f" with an alphanumeric), got {_paths.describe(name)}",
+            )
+        )
+    elif isinstance(name, str) and len(name) > _LABEL_VALUE_MAX_CHARS:
+        problems.append(
+            Problem(
+                "metadata.name",
+                f"at most {_LABEL_VALUE_MAX_CHARS} characters, got {len(name)}: every Instance of this"
+                f" Configuration carries it as the value of the {naming.LABEL_CONFIGURATION} label, and label"
+                f" values are limited to {_LABEL_VALUE_MAX_CHARS} characters",
             )
         )
 

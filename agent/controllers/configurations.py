@@ -15,16 +15,26 @@ request's changes, by events of its Instances, and by its own timers. One reconc
    in (delete it when this node is the last), forget its devices;
 2. start discovery, or restart it when the handler name/details/properties (or uid) changed;
 3. every discovered device → join its Instance (create it, or add this node and refresh
-   capacity / brokerProperties / label / ownerReference; deviceUsage and other nodes are kept)
-   and record it in the DeviceStore;
+   capacity / brokerProperties / label / ownerReference; deviceUsage and other nodes are kept;
+   the device's own properties are written only by the device owner, `instances` explains why)
+   and record it in the DeviceStore under (namespace, cdiName);
 4. a device this node had (or an Instance listing this node found at start-up) that is not
    reported is *held*: until discovery has settled (every endpoint answered once, or
    DISCOVERY_SETTLE_SECONDS passed), then for the grace period (shared/local); a device that
    returns meanwhile changes nothing. After a discovery restart, devices the new request does not
    report are released as soon as it settles (an edit is not a flapping device). Releasing =
-   leaving the Instance;
-5. report discovery health in the `DiscoveryFailed` condition (plus a Warning Event for bad
-   details or properties), update `akri_instance_count`, and come back when the next timer is due.
+   leaving the Instance (which also frees this node's deviceUsage claims);
+5. report this node's state in its entry of the `DiscoveryFailed` condition (`conditions`; plus
+   a Warning Event for bad details or properties, or failed Instance writes), update
+   `akri_instance_count`, and come back when the next timer is due.
+
+Each Instance write is handled on its own: a failed one (e.g. 422 from the API server) is logged,
+the other devices are still processed, the failure is reported in the condition (reason
+`InstanceWriteFailed`, naming the Instance and the API's message), and the pass is retried after
+a backoff (WRITE_RETRY_INITIAL_SECONDS doubling up to WRITE_RETRY_MAX_SECONDS). The condition is
+level-triggered: every pass, and every Configuration event (even status-only ones), checks that
+the observed object shows this node's current state and rewrites its entry if it does not (e.g.
+after Metacontroller replaced the status from a stale snapshot); nothing is written otherwise.
 
 No finalizers (a decision; Akri puts finalizer `<node>` on every Configuration and Instance). A
 Configuration deleted while this agent is down loses its Instances to ownerReference garbage
@@ -40,7 +50,7 @@ import asyncio
 import copy
 import datetime
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -62,12 +72,16 @@ from akri_api import model
 from akri_api.errors import InvalidObject
 
 __all__ = ["ConfigurationController", "ConfigurationSettings", "KubeApi", "Watcher", "InstanceMetrics",
-           "EVENT_REASONS"]
+           "EVENT_REASONS", "WRITE_FAILED_REASON", "WRITE_RETRY_INITIAL_SECONDS", "WRITE_RETRY_MAX_SECONDS"]
 
 logger = logging.getLogger(__name__)
 
-EVENT_REASONS = frozenset({"InvalidDiscoveryDetails", "UnsolvableProperty", "InvalidConfiguration"})
+EVENT_REASONS = frozenset({"InvalidDiscoveryDetails", "UnsolvableProperty", "InvalidConfiguration",
+                           "InstanceWriteFailed"})
 """Failure reasons also announced with a Warning Event on the Configuration."""
+WRITE_FAILED_REASON = "InstanceWriteFailed"
+WRITE_RETRY_INITIAL_SECONDS = 1.0
+WRITE_RETRY_MAX_SECONDS = 300.0
 
 Key = tuple[str, str]
 Obj = dict[str, Any]
@@ -121,7 +135,9 @@ class _State:
     started_at: float = 0.0
     devices: dict[str, DiscoveredDevice] = field(default_factory=dict)
     held: dict[str, _Held] = field(default_factory=dict)
-    reported: tuple[bool, str, str] | None = None
+    status: DiscoveryStatus | None = None  # this node's state as last computed (level)
+    announced: tuple[bool, str, str] | None = None  # last state logged / announced by an Event (edge)
+    retry: float = WRITE_RETRY_INITIAL_SECONDS  # next backoff after a failed write
 
 
 def _relevant(obj: Obj) -> Any:
@@ -211,7 +227,12 @@ class ConfigurationController:
         changed = state.relevant != relevant
         state.obj = event.object
         if not changed:
-            logger.debug("configuration %s/%s: no relevant change", *key)
+            if state.status is not None and not conditions.is_reported(event.object, node=self.node,
+                                                                       status=state.status):
+                logger.debug("configuration %s/%s: condition does not show this node's state", *key)
+                self._schedule(key)
+            else:
+                logger.debug("configuration %s/%s: no relevant change", *key)
             return
         state.relevant = relevant
         try:
@@ -260,8 +281,10 @@ class ConfigurationController:
         config = state.config
         if config is None:
             await self._stop_discovery(state)
-            await self._report(state, DiscoveryStatus(False, "InvalidConfiguration", state.invalid or "invalid"))
-            return None
+            if await self._report(state, DiscoveryStatus(False, "InvalidConfiguration", state.invalid or "invalid")):
+                state.retry = WRITE_RETRY_INITIAL_SECONDS
+                return None
+            return self._backoff(state)
         if state.request is None or state.fingerprint != _fingerprint(config):
             await self._restart_discovery(state, config)
         assert state.request is not None
@@ -298,26 +321,55 @@ class ConfigurationController:
         if not settled and settle_at is not None:
             wake.append(max(0.0, settle_at - now) + 0.01)
 
+        namespace = state.key[0]
+        failed: dict[str, str] = {}
         for device in discovered.values():
-            await self._join(config, device)
-            self.devices.put(device.cdi_name, DeviceRecord(device.device, dict(config.broker_properties)))
+            self.devices.put(device.cdi_name, DeviceRecord(device.device, dict(config.broker_properties)),
+                             namespace=namespace)
+            await self._guarded(failed, namespace, device.instance_name, self._join(config, device))
         for name in [n for n in state.held if n not in release and n in mine]:
-            await self._refresh(config, mine[name], state.devices.get(name))
+            await self._guarded(failed, namespace, name, self._refresh(config, mine[name], state.devices.get(name)))
         for name in release:
-            state.held.pop(name, None)
-            gone = state.devices.pop(name) if name in state.devices else None
+            gone = state.devices.get(name)
             cdi = gone.cdi_name if gone else str((mine.get(name, {}).get("spec") or {}).get("cdiName") or "")
-            await self._leave(state.key, name, reason="device vanished" if gone else "device not rediscovered")
+            reason = "device vanished" if gone else "device not rediscovered"
+            if not await self._guarded(failed, namespace, name, self._leave(state.key, name, reason=reason)):
+                continue  # still due: retried with the next pass
+            state.held.pop(name, None)
+            state.devices.pop(name, None)
             if cdi:
-                self.devices.remove(cdi)
+                self.devices.remove(cdi, namespace=namespace)
 
         status = request.status()
         if status.reason == "NoDiscoveryHandler" and now < state.started_at + self.settings.settle_seconds:
             wake.append(state.started_at + self.settings.settle_seconds - now + 0.01)
             status = DiscoveryStatus(True)
-        await self._report(state, status)
+        reported = await self._report(state, _with_write_failures(status, namespace, failed))
         self._count(config, discovered, state, mine)
+        if failed or not reported:
+            wake.append(self._backoff(state))
+        else:
+            state.retry = WRITE_RETRY_INITIAL_SECONDS
         return min(wake) if wake else None
+
+    async def _guarded(self, failed: dict[str, str], namespace: str, name: str,
+                       write: Coroutine[Any, Any, None]) -> bool:
+        """Await one Instance write; on a KubeError log it, record it in `failed` (Instance name →
+        the API's message) and return False, so that the other devices are still processed."""
+        try:
+            await write
+        except kube_errors.KubeError as exc:
+            failed[name] = exc.message or str(exc)
+            ContextAdapter(logger, {"instance": f"{namespace}/{name}", "node": self.node}).warning(
+                "could not write the Instance: %s", exc)
+            return False
+        return True
+
+    @staticmethod
+    def _backoff(state: _State) -> float:
+        """The delay (s) before retrying after a failed write; doubles up to WRITE_RETRY_MAX_SECONDS."""
+        delay, state.retry = state.retry, min(state.retry * 2, WRITE_RETRY_MAX_SECONDS)
+        return delay
 
     def _count(self, config: model.Configuration, discovered: Mapping[str, DiscoveredDevice], state: _State,
                mine: Mapping[str, Obj]) -> None:
@@ -363,14 +415,26 @@ class ConfigurationController:
         return await discovery_properties.solve_properties(props, self.kube)
 
     async def _teardown(self, state: _State) -> None:
+        """Stop discovery and leave every Instance; a failed write does not stop the others, and
+        the first failure is raised at the end (KubeError: the queue retries the teardown)."""
         await self._stop_discovery(state)
+        namespace = state.key[0]
+        failed: dict[str, str] = {}
+        error: kube_errors.KubeError | None = None
         for name, instance in self._my_instances(state.key).items():
-            await self._leave(state.key, name, reason="configuration deleted")
+            try:
+                await self._leave(state.key, name, reason="configuration deleted")
+            except kube_errors.KubeError as exc:
+                failed[name], error = exc.message or str(exc), error or exc
+                logger.warning("could not leave Instance %s/%s: %s", namespace, name, exc)
+                continue
             cdi = (instance.get("spec") or {}).get("cdiName")
             if cdi:
-                self.devices.remove(str(cdi))
+                self.devices.remove(str(cdi), namespace=namespace)
+        if error is not None:
+            raise error
         for device in state.devices.values():
-            self.devices.remove(device.cdi_name)
+            self.devices.remove(device.cdi_name, namespace=namespace)
         state.devices.clear()
         state.held.clear()
         if self.metrics is not None:
@@ -414,12 +478,18 @@ class ConfigurationController:
         cached = self.instances.get(namespace, name)
         if cached is None or self.node not in edits.nodes_of(cached):
             return
-        result = await updating.read_modify_write(
-            self.kube, INSTANCES, name, namespace, lambda current: edits.left(current, node=self.node),
-            current=cached)
+        deleted: list[str | None] = []
+
+        def leave(current: Obj | None) -> Any:
+            result = edits.left(current, node=self.node)
+            if result is updating.DELETE and current is not None:
+                deleted.append((current.get("metadata") or {}).get("resourceVersion"))
+            return result
+
+        result = await updating.read_modify_write(self.kube, INSTANCES, name, namespace, leave, current=cached)
         log = ContextAdapter(logger, {"instance": f"{namespace}/{name}", "node": self.node})
         if result is None:
-            self.instances.forget(namespace, name)
+            self.instances.forget(namespace, name, deleted[-1] if deleted else None)
             log.info("Instance deleted or left (%s)", reason)
         else:
             self.instances.remember(result)
@@ -427,40 +497,74 @@ class ConfigurationController:
 
     # -- status ----------------------------------------------------------------------------------
 
-    async def _report(self, state: _State, status: DiscoveryStatus) -> None:
-        signature = (status.ok, status.reason, status.message)
-        if state.reported == signature or state.obj is None:
-            return
+    async def _report(self, state: _State, status: DiscoveryStatus) -> bool:
+        """Make this node's entry of the DiscoveryFailed condition show `status` (a write only when
+        the observed Configuration does not show it already); log and announce a failure (Warning
+        Event) once per distinct failure. Returns False when the condition write failed."""
+        state.status = status
+        if state.obj is None:
+            return True
         namespace, name = state.key
-        uid = (state.obj.get("metadata") or {}).get("uid")
-        now = self._wall_clock()
-        wrote_failure = state.reported is not None and not state.reported[0]
-        if status.ok and not wrote_failure and conditions.with_discovery_condition(
-                copy.deepcopy(state.obj), node=self.node, status=status, now=now) is None:
-            state.reported = signature  # healthy, and no report of ours on the object we last saw
-            return
-
-        def mutate(current: Obj | None) -> Obj | None:
-            if current is None or (current.get("metadata") or {}).get("uid") != uid:
-                return None
-            return conditions.with_discovery_condition(current, node=self.node, status=status, now=now)
-
         log = ContextAdapter(logger, {"configuration": f"{namespace}/{name}", "node": self.node})
-        try:
-            written = await updating.read_modify_write(self.kube, CONFIGURATIONS, name, namespace, mutate,
-                                                       subresource="status")
-            if written is not None and state.obj is not None:
-                state.obj = written
-        except kube_errors.KubeError as exc:
-            log.warning("could not write the %s condition: %s", conditions.CONDITION_TYPE, exc)
-        state.reported = signature
+        written_ok = True
+        if not conditions.is_reported(state.obj, node=self.node, status=status):
+            uid = (state.obj.get("metadata") or {}).get("uid")
+            now = self._wall_clock()
+
+            def mutate(current: Obj | None) -> Obj | None:
+                if current is None or (current.get("metadata") or {}).get("uid") != uid:
+                    return None
+                return conditions.with_discovery_condition(current, node=self.node, status=status, now=now)
+
+            try:
+                written = await updating.read_modify_write(self.kube, CONFIGURATIONS, name, namespace, mutate,
+                                                           current=state.obj, subresource="status")
+            except kube_errors.KubeError as exc:
+                log.warning("could not write the %s condition: %s", conditions.CONDITION_TYPE, exc)
+                written_ok = False
+            else:
+                if written is not None and state.obj is not None and _is_newer(written, state.obj):
+                    state.obj = written
+        await self._announce(state, status, log)
+        return written_ok
+
+    async def _announce(self, state: _State, status: DiscoveryStatus, log: ContextAdapter) -> None:
+        """Log a change of this node's state; a new failure with a reason in EVENT_REASONS also
+        gets a Warning Event on the Configuration."""
+        signature = (status.ok, status.reason, status.message)
+        previous, state.announced = state.announced, signature
+        if previous == signature:
+            return
         if status.ok:
-            log.info("discovery recovered")
+            if previous is not None and not previous[0]:
+                log.info("discovery recovered")
             return
         log.warning("discovery failing: %s: %s", status.reason, status.message)
-        if status.reason in EVENT_REASONS:
+        if status.reason in EVENT_REASONS and state.obj is not None:
             try:
                 await kube_events.record_event(self.kube, state.obj, reason=status.reason,
                                                message=f"node {self.node}: {status.message}", host=self.node)
             except kube_errors.KubeError as exc:
                 log.warning("could not record the %s event: %s", status.reason, exc)
+
+
+def _with_write_failures(status: DiscoveryStatus, namespace: str, failed: Mapping[str, str]) -> DiscoveryStatus:
+    """This node's state: discovery's, plus the Instance writes that failed (Instance name → API
+    message). Failed writes alone are reported with reason WRITE_FAILED_REASON; with a discovery
+    failure they are appended to its message."""
+    if not failed:
+        return status
+    text = "could not write " + ", ".join(f"Instance {namespace}/{name}: {message}"
+                                         for name, message in sorted(failed.items()))
+    if status.ok:
+        return DiscoveryStatus(False, WRITE_FAILED_REASON, text)
+    return DiscoveryStatus(False, status.reason, f"{status.message} (and {text})")
+
+
+def _is_newer(written: Obj, observed: Obj) -> bool:
+    """False only when both resourceVersions are integers and `written` is not the greater one."""
+    new = (written.get("metadata") or {}).get("resourceVersion")
+    old = (observed.get("metadata") or {}).get("resourceVersion")
+    if isinstance(new, str) and isinstance(old, str) and new.isdecimal() and old.isdecimal():
+        return int(new) > int(old)
+    return True

@@ -10,6 +10,15 @@ Shape written (akri-contract.md §1.2, §2.4): `metadata.name = <configuration>-
 where brokerProperties = device properties overridden by the Configuration's brokerProperties.
 Joining keeps every field other writers own (`deviceUsage` claims by the device plugins,
 finalizers, other nodes in `nodes`, foreign labels/annotations/ownerReferences).
+
+One writer per field, so that nodes never undo each other. The Configuration-driven fields
+(label, ownerReference, configurationName, capacity, the Configuration's brokerProperties) are
+the same for every node, so any node may write them. The device-driven fields (the device's
+part of brokerProperties, `shared`, `cdiName`) are owned by the *device owner*, the first node in
+`spec.nodes` (the node that created the Instance, then whoever is listed first once it left):
+nodes may see different properties for one shared device (e.g. a signal strength), and if each
+wrote its own copy the Instance would be rewritten back and forth forever (Akri has this race).
+Leaving takes this node out of `spec.nodes` together with its `deviceUsage` claims.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from akri_api import model, naming
 from akri_api.errors import InvalidDeviceUsage
 
 __all__ = ["owner_reference", "broker_properties", "new_instance", "joined", "refreshed", "left",
-           "without_node", "nodes_of", "claims_node", "is_deleting"]
+           "without_node", "nodes_of", "device_owner", "claims_node", "is_deleting"]
 
 Obj = dict[str, Any]
 
@@ -45,6 +54,12 @@ def nodes_of(instance: Mapping[str, Any] | None) -> list[str]:
     """`spec.nodes` as a list of strings ([] when absent or malformed)."""
     nodes = ((instance or {}).get("spec") or {}).get("nodes") or []
     return [n for n in nodes if isinstance(n, str)] if isinstance(nodes, list) else []
+
+
+def device_owner(instance: Mapping[str, Any] | None) -> str | None:
+    """The node whose device view the Instance carries: the first of `spec.nodes` (None if empty)."""
+    nodes = nodes_of(instance)
+    return nodes[0] if nodes else None
 
 
 def is_deleting(instance: Mapping[str, Any]) -> bool:
@@ -79,56 +94,61 @@ def _apply_configuration(instance: Obj, configuration: model.Configuration) -> N
     spec["capacity"] = configuration.capacity
     if not isinstance(spec.get("deviceUsage"), dict):
         spec["deviceUsage"] = {}
-    if not isinstance(spec.get("brokerProperties"), dict):
-        spec["brokerProperties"] = {}
+    properties = spec.get("brokerProperties")
+    spec["brokerProperties"] = {**(properties if isinstance(properties, dict) else {}),
+                                **configuration.broker_properties}
+
+
+def _apply_device(instance: Obj, configuration: model.Configuration, device: DiscoveredDevice) -> None:
+    spec = instance["spec"]
+    spec["cdiName"] = device.cdi_name
+    spec["shared"] = device.shared
+    spec["brokerProperties"] = broker_properties(configuration, device)
 
 
 def joined(current: Obj | None, *, configuration: model.Configuration, device: DiscoveredDevice,
            node: str) -> Obj | None:
-    """The Instance with `node` in `spec.nodes` and the spec fields this node derives up to date.
+    """The Instance with `node` in `spec.nodes` and the Configuration-driven fields up to date.
 
-    Absent → `new_instance`. Being deleted (deletionTimestamp) → None: wait until it is gone,
-    then create it again. Existing nodes, deviceUsage, finalizers and foreign metadata are kept.
+    Absent → `new_instance` (this node is the device owner). Being deleted (deletionTimestamp) →
+    None: wait until it is gone, then create it again. Existing nodes, deviceUsage, finalizers and
+    foreign metadata are kept. The device-driven fields (device properties in brokerProperties,
+    shared, cdiName) are rewritten only when `node` is the device owner (first in `spec.nodes`);
+    any other node overlays only the Configuration's brokerProperties, which every node agrees on.
     """
     if current is None:
         return new_instance(configuration, device, node)
     if is_deleting(current):
         return None
     _apply_configuration(current, configuration)
-    spec = current["spec"]
-    spec["cdiName"] = device.cdi_name
-    spec["shared"] = device.shared
-    spec["brokerProperties"] = broker_properties(configuration, device)
     nodes = nodes_of(current)
     if node not in nodes:
         nodes.append(node)
-    spec["nodes"] = nodes
+    current["spec"]["nodes"] = nodes
+    if device_owner(current) == node:
+        _apply_device(current, configuration, device)
     return current
 
 
 def refreshed(current: Obj | None, *, configuration: model.Configuration,
               device: DiscoveredDevice | None, node: str) -> Obj | None:
-    """For a device in its grace period: apply Configuration edits (capacity, brokerProperties when
-    the device is known, label, ownerReference) without joining; None if absent, deleting, or
-    this node is no longer listed."""
+    """For a device in its grace period: apply Configuration edits (capacity, brokerProperties,
+    label, ownerReference) without joining, and the device's properties when this node is the
+    device owner and knows the device; None if absent, deleting, or this node is no longer listed."""
     if current is None or is_deleting(current) or node not in nodes_of(current):
         return None
     _apply_configuration(current, configuration)
-    if device is not None:
-        current["spec"]["brokerProperties"] = broker_properties(configuration, device)
+    if device is not None and device_owner(current) == node:
+        _apply_device(current, configuration, device)
     return current
 
 
 def left(current: Obj | None, *, node: str) -> Any:
-    """This node lets go: `updating.DELETE` when it is the last node listed, else the Instance
-    without `node` in `spec.nodes`; None when it is not listed (or the Instance is gone)."""
-    if current is None or node not in nodes_of(current):
-        return None
-    remaining = [n for n in nodes_of(current) if n != node]
-    if not remaining:
-        return DELETE
-    current["spec"]["nodes"] = remaining
-    return current
+    """This node lets go of the Instance: out of `spec.nodes`, and its deviceUsage claims (`<node>`
+    and `C:<vdev>:<node>`) removed in the same write, since its device plugin is gone and nothing
+    else would free them. `updating.DELETE` when it was the last node listed (and the Instance is
+    not already being deleted); None when neither listed nor claiming (or the Instance is gone)."""
+    return without_node(current, node=node)
 
 
 def claims_node(value: object, node: str) -> bool:

@@ -1,8 +1,9 @@
 """In-memory device store: what discovery found, looked up by the device plugins at Allocate time.
 
-Akri's `DeviceManager` (agent/src/device_manager/): discovery records each device under its CDI
-name (`akri.sh/<configuration>=<hash>`, Instance `spec.cdiName`) together with the Configuration's
-brokerProperties; the device plugin for that Instance reads it to build the
+Akri's `DeviceManager` (agent/src/device_manager/): discovery records each device under its
+Instance's namespace and CDI name (`akri.sh/<configuration>=<hash>`, Instance `spec.cdiName`)
+together with the Configuration's brokerProperties; the namespace is part of the key because the
+CDI name has none, and Configurations of the same name in two namespaces are different devices; the device plugin for that Instance reads it to build the
 `ContainerAllocateResponse` (env = device properties then brokerProperties, device nodes, mounts).
 Nothing is persisted: after an agent restart a device is known again once discovery reports it.
 """
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field
 
 from agent.devices.device import Device
 
-__all__ = ["DeviceRecord", "DeviceStore"]
+__all__ = ["DeviceRecord", "DeviceStore", "DEFAULT_NAMESPACE"]
+
+DEFAULT_NAMESPACE = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,29 +31,37 @@ class DeviceRecord:
 
 
 class DeviceStore:
-    """cdi_name → DeviceRecord. Single event loop; `changed` is set on every write (watchers clear it)."""
+    """(namespace, cdi_name) → DeviceRecord. Single event loop; `changed` is set on every write
+    (watchers clear it).
+
+    `namespace` is the namespace of the Configuration and its Instances. It defaults to
+    "default" (as the API server does for a request without one) only so that callers written for
+    one namespace keep working; the agent always passes it.
+    """
 
     def __init__(self) -> None:
-        self._records: dict[str, DeviceRecord] = {}
+        self._records: dict[tuple[str, str], DeviceRecord] = {}
         self.changed = asyncio.Event()
 
-    def put(self, cdi_name: str, record: DeviceRecord) -> None:
-        """Record (or replace) the device behind `cdi_name`."""
-        if self._records.get(cdi_name) != record:
-            self._records[cdi_name] = record
+    def put(self, cdi_name: str, record: DeviceRecord, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+        """Record (or replace) the device behind `cdi_name` in `namespace`."""
+        key = (namespace, cdi_name)
+        if self._records.get(key) != record:
+            self._records[key] = record
             self.changed.set()
 
-    def remove(self, cdi_name: str) -> None:
+    def remove(self, cdi_name: str, *, namespace: str = DEFAULT_NAMESPACE) -> None:
         """Forget a device (no error when unknown)."""
-        if self._records.pop(cdi_name, None) is not None:
+        if self._records.pop((namespace, cdi_name), None) is not None:
             self.changed.set()
 
-    def get(self, cdi_name: str) -> DeviceRecord | None:
-        """The record for `cdi_name`, None when discovery has not reported it (yet)."""
-        return self._records.get(cdi_name)
+    def get(self, cdi_name: str, *, namespace: str = DEFAULT_NAMESPACE) -> DeviceRecord | None:
+        """The record for `cdi_name` in `namespace`, None when discovery has not reported it (yet)."""
+        return self._records.get((namespace, cdi_name))
 
-    def __contains__(self, cdi_name: object) -> bool:
-        return cdi_name in self._records
+    def __contains__(self, key: object) -> bool:
+        """`(namespace, cdi_name) in store`."""
+        return key in self._records
 
     def __len__(self) -> int:
         return len(self._records)

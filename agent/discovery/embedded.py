@@ -5,13 +5,16 @@ DEBUG_ECHO_INSTANCES_SHARED); udev, onvif and opcua when listed in ENABLED_DISCO
 Each handler lives in `agent.discovery.handlers.<module>`; the class is the `DiscoveryHandler`
 subclass of that module whose `name` is the handler name, built with its `from_env(environ)`
 when it has one, else with no arguments. A handler whose module cannot be imported (e.g. a
-missing system library) is logged and skipped, so the other handlers still run; a handler whose
-settings are invalid is a ConfigError (the agent exits with status 2).
+missing system library), or that lists in its module's `REQUIRED_PACKAGES` a package that is not
+installed (heavy libraries the ONVIF and OPC UA handlers import only on first use), is logged and
+skipped, so the other handlers still run; a handler whose settings are invalid is a ConfigError
+(the agent exits with status 2).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import logging
 from collections.abc import Mapping, Sequence
@@ -30,8 +33,13 @@ HANDLER_MODULES = {"debugEcho": "debug_echo", "udev": "udev", "onvif": "onvif", 
 
 def handler_class(name: str) -> type[DiscoveryHandler]:
     """The DiscoveryHandler subclass registered as `name`. Raises ImportError (module missing or not
-    importable) or LookupError (no class with that name in the module)."""
+    importable, or a package of its `REQUIRED_PACKAGES` not installed; found without importing it)
+    or LookupError (no class with that name in the module)."""
     module = importlib.import_module(f"agent.discovery.handlers.{HANDLER_MODULES[name]}")
+    missing = [package for package in getattr(module, "REQUIRED_PACKAGES", ())
+               if importlib.util.find_spec(package) is None]
+    if missing:
+        raise ImportError(f"{module.__name__} needs {', '.join(missing)}, which is not installed")
     for _attr, value in inspect.getmembers(module, inspect.isclass):
         if issubclass(value, DiscoveryHandler) and value is not DiscoveryHandler and value.name == name:
             return value

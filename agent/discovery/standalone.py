@@ -25,6 +25,7 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -40,7 +41,7 @@ from agent.discovery.handler import DiscoveryHandler, device_to_proto
 from agent.logs import configure_logging
 
 __all__ = ["serve_handler", "run_handler", "DISCOVERY_PORT", "REGISTER_BACKOFFS_SECONDS",
-           "AGENT_CHECK_INTERVAL_SECONDS", "DiscoveryServicer"]
+           "AGENT_CHECK_INTERVAL_SECONDS", "COMMON_ENVIRONMENT", "DiscoveryServicer"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ AGENT_CHECK_INTERVAL_SECONDS = 1.0
 REGISTER_TIMEOUT_SECONDS = 5.0
 STOP_GRACE_SECONDS = 1.0
 DEFAULT_DIRECTORY = "/var/lib/akri"
+EPILOG_WIDTH = 100
 CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
 
 
@@ -199,33 +201,64 @@ async def _register(request: Any, registration_socket: Path, backoffs: Sequence[
             await asyncio.sleep(delay)
 
 
+COMMON_ENVIRONMENT: tuple[tuple[str, str], ...] = (
+    ("DISCOVERY_HANDLERS_DIRECTORY", f"holds the agent's {REGISTRATION_SOCKET_NAME} and this handler's "
+                                     f"<name>.sock (default {DEFAULT_DIRECTORY})"),
+    ("POD_IP", f"when set, serve on $POD_IP:{DISCOVERY_PORT} and register a NETWORK endpoint instead of "
+               "a unix socket"),
+    ("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR (default INFO)"),
+    ("LOG_FORMAT", "text or json (default text)"),
+)
+"""(variable, help) read by every standalone handler; each has a flag that overrides it."""
+
+
+def _environment_epilog(handler_environment: Sequence[tuple[str, str]]) -> str:
+    """The `--help` epilog: the handler's own variables, then the common ones, one per line."""
+    rows = [*handler_environment, *COMMON_ENVIRONMENT]
+    width = max(len(name) for name, _ in rows) + 2
+    lines = ["environment variables (the flags above override the common ones):"]
+    lines += [textwrap.fill(text, EPILOG_WIDTH, initial_indent=f"  {name.ljust(width)}",
+                            subsequent_indent=" " * (width + 2)) for name, text in rows]
+    return "\n".join(lines)
+
+
 def run_handler(handler: DiscoveryHandler, *, argv: Sequence[str] | None = None,
-                environ: Mapping[str, str] | None = None) -> int:
+                environ: Mapping[str, str] | None = None, prog: str | None = None,
+                handler_environment: Sequence[tuple[str, str]] = ()) -> int:
     """Console-script body: serve `handler` until SIGTERM/SIGINT; returns the exit status.
 
     Environment (flags override): DISCOVERY_HANDLERS_DIRECTORY (`--discovery-handlers-directory`,
     default /var/lib/akri), POD_IP (`--pod-ip`; set → NETWORK endpoint on port 10000), LOG_LEVEL,
     LOG_FORMAT. 0 after a signal, 2 for invalid settings (one line on stderr), 1 on failure.
+    prog: program name in `--help`, usage and error lines (default: the running script's name,
+    `sys.argv[0]`). handler_environment: (variable, help) pairs of the handler's own settings,
+    listed in `--help` before the common ones (the handler has read them already).
     """
     environ = os.environ if environ is None else environ
-    parser = argparse.ArgumentParser(prog=f"akri-{handler.name or 'discovery'}-handler",
-                                     description=f"Akri discovery handler {handler.name!r} (standalone)")
-    parser.add_argument("--discovery-handlers-directory", default=None, help="overrides $DISCOVERY_HANDLERS_DIRECTORY")
-    parser.add_argument("--pod-ip", default=None, help="overrides $POD_IP")
-    parser.add_argument("--log-level", default=None, help="overrides $LOG_LEVEL (DEBUG, INFO, WARNING, ERROR)")
-    parser.add_argument("--log-format", default=None, help="overrides $LOG_FORMAT (text, json)")
+    parser = argparse.ArgumentParser(
+        prog=prog or os.path.basename(sys.argv[0]) or f"akri-{handler.name}-discovery",
+        description=f"Akri discovery handler {handler.name!r} (standalone): serves v0.DiscoveryHandler and "
+                    "registers with the agent.",
+        epilog=_environment_epilog(handler_environment), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--discovery-handlers-directory", default=None, metavar="DIR",
+                        help="overrides $DISCOVERY_HANDLERS_DIRECTORY")
+    parser.add_argument("--pod-ip", default=None, metavar="IP", help="overrides $POD_IP")
+    parser.add_argument("--log-level", default=None, metavar="LEVEL",
+                        help="overrides $LOG_LEVEL (DEBUG, INFO, WARNING, ERROR)")
+    parser.add_argument("--log-format", default=None, metavar="FORMAT", help="overrides $LOG_FORMAT (text, json)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     directory = args.discovery_handlers_directory or environ.get("DISCOVERY_HANDLERS_DIRECTORY") or DEFAULT_DIRECTORY
     pod_ip = args.pod_ip or environ.get("POD_IP") or None
-    level = (args.log_level or environ.get("LOG_LEVEL") or "INFO").upper()
-    fmt = (args.log_format or environ.get("LOG_FORMAT") or "text").lower()
+    raw_level = args.log_level or environ.get("LOG_LEVEL") or "INFO"
+    raw_format = args.log_format or environ.get("LOG_FORMAT") or "text"
+    level, fmt = raw_level.strip().upper(), raw_format.strip().lower()
     problems = []
     if not directory.startswith("/"):
         problems.append(f"DISCOVERY_HANDLERS_DIRECTORY={directory!r}: must be an absolute path")
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        problems.append(f"LOG_LEVEL={level!r}: must be DEBUG, INFO, WARNING or ERROR")
+        problems.append(f"LOG_LEVEL={raw_level!r}: must be DEBUG, INFO, WARNING or ERROR")
     if fmt not in ("text", "json"):
-        problems.append(f"LOG_FORMAT={fmt!r}: must be text or json")
+        problems.append(f"LOG_FORMAT={raw_format!r}: must be text or json")
     if problems:
         print(f"{parser.prog}: invalid configuration: {'; '.join(problems)}", file=sys.stderr)
         return 2

@@ -4,7 +4,10 @@
 `get`/`values` read the copy; listeners are called with each applied event, so controllers can
 re-reconcile what an object change affects. After a write, `remember(obj)` stores the server's
 answer at once, so the next reconcile does not start from a version the server already replaced
-(the watch event arriving later overwrites it with the same content).
+(the watch event arriving later overwrites it with the same content). `remember` and `forget`
+never move the cache backwards: a watch event newer than the write may already have been applied.
+Versions are compared as integers when both parse (etcd and our emulator use integers; Kubernetes
+calls them opaque), otherwise they are "unknown" and the watch, the authority, is trusted.
 """
 
 from __future__ import annotations
@@ -46,12 +49,30 @@ class ObjectCache:
             listener(event)
 
     def remember(self, obj: Obj) -> None:
-        """Store an object just written (no listener call)."""
-        self._objects[object_key(obj)] = obj
+        """Store an object just written (no listener call) unless the cached one is as new or newer.
 
-    def forget(self, namespace: str, name: str) -> None:
-        """Drop an object just deleted (no listener call)."""
-        self._objects.pop((namespace, name), None)
+        Stored when nothing is cached under its key, or when both resourceVersions are integers and
+        the written one is greater; otherwise (older, equal, or not comparable) the cached object,
+        which came from the watch, stays.
+        """
+        key = object_key(obj)
+        cached = self._objects.get(key)
+        if cached is None or _is_newer(_version(obj), _version(cached)):
+            self._objects[key] = obj
+
+    def forget(self, namespace: str, name: str, resource_version: str | None) -> None:
+        """Drop an object just deleted (no listener call) if the cached one is that version or older.
+
+        resource_version: `metadata.resourceVersion` of the object the delete removed (None: not
+        known, the cache is left to the watch). A cached object with a greater integer version (or,
+        when not comparable, a different one) was written after the delete and is kept.
+        """
+        cached = self._objects.get((namespace, name))
+        if cached is None or resource_version is None:
+            return
+        version = _version(cached)
+        if version == resource_version or _is_newer(resource_version, version):
+            self._objects.pop((namespace, name), None)
 
     def get(self, namespace: str, name: str) -> Obj | None:
         """The cached object or None. Do not mutate it."""
@@ -72,3 +93,15 @@ class ObjectCache:
             if listener in self._listeners:
                 self._listeners.remove(listener)
         return unsubscribe
+
+
+def _version(obj: Obj) -> str | None:
+    version = (obj.get("metadata") or {}).get("resourceVersion")
+    return version if isinstance(version, str) else None
+
+
+def _is_newer(candidate: str | None, than: str | None) -> bool:
+    """True only when both versions are decimal integers and `candidate` is the greater one."""
+    if candidate is None or than is None or not (candidate.isdecimal() and than.isdecimal()):
+        return False
+    return int(candidate) > int(than)

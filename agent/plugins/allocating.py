@@ -8,17 +8,17 @@ come from the device's DeviceSpecs (`host_path` defaults to `container_path`), m
 Mounts. One ContainerAllocateResponse per container request (quirk #5 fixed): when a container
 asks for several devices their edits are merged in request order.
 
-Where the edits come from (`edits_for`): the device store's record when discovery has reported
-the device (DeviceRecord.device + DeviceRecord.broker_properties). Without a record — an agent
-that restarted before discovery re-reported the device — the Instance's `spec.brokerProperties`
-(device properties ∪ Configuration brokerProperties, already merged by the agent that wrote it)
-gives the env and there are no device nodes or mounts; a WARNING says so.
+Where the edits come from (`edits_for`): the device store's record of the device, as discovery
+reported it (DeviceRecord.device + DeviceRecord.broker_properties). There is no fallback: a device
+without a record (an agent that restarted before discovery re-reported it, or a device that
+vanished) is never allocated, because the broker would start without its device nodes and mounts
+(the plugins advertise such devices Unhealthy and refuse their Allocate with UNAVAILABLE).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agent.devices.device import DeviceSpec, Mount
@@ -47,14 +47,10 @@ def instance_hash(instance: str) -> str:
     return instance.rpartition("-")[2].upper()
 
 
-def edits_for(instance: str, record: DeviceRecord | None,
-              fallback_broker_properties: Mapping[str, str]) -> DeviceEdits:
-    """DeviceEdits of `instance` from its device-store `record`; with no record, env only from
-    `fallback_broker_properties` (the Instance's `spec.brokerProperties`)."""
-    if record is None:
-        logger.warning("device of Instance %s is not (yet) known to discovery; allocating with the "
-                       "Instance's brokerProperties only (no device nodes or mounts)", instance)
-        return DeviceEdits(instance, tuple((str(k), str(v)) for k, v in fallback_broker_properties.items()))
+def edits_for(instance: str, record: DeviceRecord) -> DeviceEdits:
+    """DeviceEdits of `instance` from its device-store `record`: env = device properties then
+    brokerProperties (in that order, so brokerProperties win), mounts and device nodes as
+    discovered."""
     env = [*record.device.properties.items(), *record.broker_properties.items()]
     return DeviceEdits(instance, tuple(env), tuple(record.device.mounts), tuple(record.device.device_specs))
 

@@ -3,11 +3,16 @@
 A pod that asks for `akri.sh/<configuration>: 1` gets a slot of *some* Instance of that
 Configuration (akri-contract.md §2.5). The plugin holds the Instance plugins of this node's
 Instances of the Configuration and a virtual slot table over them (`virtual_slots.py`),
-recomputed whenever one of their slot tables changes; every virtual device is Healthy.
+recomputed whenever one of their slot tables changes. Every advertised virtual device is Healthy,
+but only the entries of Instances whose device discovery has reported on this node
+(`InstancePlugin.device_known`) are advertised: the others keep their keys in the table and appear
+once the device is known, so the kubelet never hands out a device it cannot equip.
 
 Allocate of a virtual device that stands for a free slot of Instance X claims X's lowest free slot
 as `C:<vdev>:<node>`; a virtual device this node already holds is granted again (the kubelet
-calls Allocate per container). Each container request gets one ContainerAllocateResponse with the
+calls Allocate per container, and may hand it to a new pod); either way the slot is stamped
+for the reclaimer (`InstancePlugin.claim_for_configuration`). A virtual device whose Instance's
+device record is missing is refused with UNAVAILABLE before anything is claimed. Each container request gets one ContainerAllocateResponse with the
 merged edits of its devices (quirk #5 fixed). Allocates of one Configuration are serialised, so a
 virtual device is never claimed twice.
 """
@@ -81,7 +86,9 @@ class ConfigurationPlugin(DevicePlugin):
     def _recompute(self) -> None:
         tables = {name: plugin.table for name, plugin in self._instances.items()}
         self._table = next_virtual_table(self.name, self._table, tables, self._node)
-        ids = sorted(self._table, key=lambda device_id: _order(self.name, device_id))
+        known = {name for name, plugin in self._instances.items() if plugin.device_known}
+        ids = sorted((device_id for device_id, entry in self._table.items() if entry.instance in known),
+                     key=lambda device_id: _order(self.name, device_id))
         devices: DeviceList = tuple((device_id, HEALTHY) for device_id in ids)
         self.published.publish(devices)
 
@@ -93,8 +100,9 @@ class ConfigurationPlugin(DevicePlugin):
     async def allocate(self, container_requests: Sequence[Sequence[str]]) -> list[pb.ContainerAllocateResponse]:
         """Claim a slot for every requested virtual device; one response per container.
 
-        Raises errors.UnknownDevice for a virtual device not advertised (or whose Instance is
-        gone), errors.SlotUnavailable when its Instance has no free slot left, errors.ClaimFailed.
+        Raises errors.UnknownDevice for a virtual device not in the table (or whose Instance is
+        gone), errors.DeviceUnavailable when discovery has not reported its Instance's device,
+        errors.SlotUnavailable when its Instance has no free slot left, errors.ClaimFailed.
         """
         async with self._lock:
             claimed: list[tuple[InstancePlugin, Claim]] = []
@@ -103,8 +111,7 @@ class ConfigurationPlugin(DevicePlugin):
                 for vdevs in container_requests:
                     edits = []
                     for vdev in vdevs:
-                        plugin = await self._claim(vdev, claimed)
-                        edits.append(plugin.edits())
+                        edits.append(await self._claim(vdev, claimed))
                     responses.append(allocating.container_response(edits))
             except errors.AllocationError:
                 for plugin, claim in claimed:
@@ -116,14 +123,16 @@ class ConfigurationPlugin(DevicePlugin):
                 raise
             return responses
 
-    async def _claim(self, vdev: str, claimed: list[tuple[InstancePlugin, Claim]]) -> InstancePlugin:
+    async def _claim(self, vdev: str, claimed: list[tuple[InstancePlugin, Claim]]) -> allocating.DeviceEdits:
+        """Grant `vdev` (appending a new claim to `claimed`) and return its device's edits."""
         entry = self._table.get(vdev)
         plugin = self._instances.get(entry.instance) if entry is not None else None
         if entry is None or plugin is None:
             raise errors.UnknownDevice(f"virtual device {vdev} is not offered by {self.resource_name}")
-        if entry.is_free:
-            index = await plugin.claim_for_configuration(vdev)
+        edits = plugin.edits(vdev)
+        index, changed = await plugin.claim_for_configuration(vdev)
+        if changed:
             key = plugin.table.device_id(index)
             claimed.append((plugin, Claim(key, model.SlotUsage.configuration_use(vdev, self._node), vdev)))
             logger.info("virtual device %s of %s is slot %s", vdev, self.resource_name, key)
-        return plugin
+        return edits

@@ -5,6 +5,7 @@
     ├── AllocationError        an Allocate the plugin refuses; `.code` is the gRPC status code
     │   ├── UnknownDevice      the device ID is not one this plugin advertises (NOT_FOUND)
     │   ├── SlotUnavailable    the slot is held by another node or another use (FAILED_PRECONDITION)
+    │   ├── DeviceUnavailable  discovery on this node has not reported the device (yet) (UNAVAILABLE)
     │   └── ClaimFailed        the claim could not be recorded in the Instance (UNKNOWN)
     ├── RegistrationFailed     the kubelet's Registration/Register call failed
     └── PodResourcesUnavailable  the kubelet's PodResourcesLister/List call failed
@@ -18,7 +19,7 @@ from __future__ import annotations
 import grpc
 
 __all__ = ["PluginError", "SettingsError", "AllocationError", "UnknownDevice", "SlotUnavailable",
-           "ClaimFailed", "RegistrationFailed", "PodResourcesUnavailable"]
+           "DeviceUnavailable", "ClaimFailed", "RegistrationFailed", "PodResourcesUnavailable"]
 
 
 class PluginError(Exception):
@@ -47,6 +48,14 @@ class SlotUnavailable(AllocationError):
     """The slot is held by another node, or by this node through the other resource kind."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class DeviceUnavailable(AllocationError):
+    """The device behind the Instance is not in this node's device store: discovery has not
+    (re-)reported it since the agent started, or it vanished. Granting the slot would start the
+    broker without its device nodes and mounts, so the Allocate is refused instead."""
+
+    code = grpc.StatusCode.UNAVAILABLE
 
 
 class ClaimFailed(AllocationError):

@@ -9,6 +9,11 @@ slot reclaimer (§2.6) and the kubelet-restart handling Akri lacks (§9 row 13):
   (created on first use). Later views update the plugin (deviceUsage, capacity). When the Instance
   goes, or this node leaves `spec.nodes`, its plugin stops (socket removed) and is detached; a
   Configuration plugin with no Instance left stops too.
+- Watches the device store (`DeviceStore.changed`, this manager is its only waiter and clears it):
+  on every change each Instance plugin re-checks whether discovery has reported its device, so a
+  slot is advertised Healthy (and a virtual device at all) only once the broker can get its device
+  nodes and mounts — after a node reboot the plugins are served at once, with every slot
+  Unhealthy until discovery re-reports the device.
 - Start-up: after the first complete listing, claims of this node that no pod holds are freed
   (`SlotReclaimer.reconcile_at_startup`), plugin sockets a killed agent left behind (nobody
   listening) are deleted, and only then are the plugins served, so the first Allocate sees the
@@ -51,7 +56,7 @@ from agent.kube.client import KubeClient
 from agent.plugins import errors, kubelet
 from agent.plugins.claiming import SlotClaimer
 from agent.plugins.configuration_plugin import ConfigurationPlugin
-from agent.plugins.instance_plugin import InstancePlugin
+from agent.plugins.instance_plugin import AllocationClock, InstancePlugin
 from agent.plugins.instances import InstanceStore, KubeInstances
 from agent.plugins.plugin import DevicePlugin
 from agent.plugins.reclaiming import HeldClaim, SlotReclaimer
@@ -79,9 +84,10 @@ class PluginManager:
         self._node = node
         self._settings = settings
         self._claimer = SlotClaimer(store=self._store)
+        self._allocations = AllocationClock()
         self._reclaimer = SlotReclaimer(
             pod_resources=pod_resources or kubelet.PodResourcesClient(settings.pod_resources_socket),
-            claims=self.held_claims, settings=settings)
+            claims=self.held_claims, allocations=self._allocations.now, settings=settings)
         self._instances: dict[str, InstancePlugin] = {}
         self._configurations: dict[str, ConfigurationPlugin] = {}
         self._servers: dict[int, tuple[PluginServer, asyncio.Task[Any]]] = {}
@@ -118,7 +124,7 @@ class PluginManager:
                     resource = plugin.resource_name
                 else:
                     resource = naming.configuration_resource_name(plugin.configuration)
-                result.append(HeldClaim(resource, claim.device_id, claim.key, functools.partial(plugin.release, claim)))
+                result.append(HeldClaim(resource, claim.device_id, claim.key, functools.partial(plugin.reclaim, claim)))
         return result
 
     # -- running ---------------------------------------------------------------------------------
@@ -131,6 +137,7 @@ class PluginManager:
         stopper = Stopper()
         self._stopper = stopper
         try:
+            self._spawn(self._watch_devices(), "plugins-watch-devices")
             self._spawn(self._watch_instances(), "plugins-watch-instances")
             await stopper.wait()
             raise errors.PluginError(f"device plugins stopped: {stopper.reason}")
@@ -151,6 +158,14 @@ class PluginManager:
                 self._handle(event)
             except Exception:  # task guard: one bad event must not stop every plugin
                 logger.exception("handling %s of Instance %s failed", event.type, watching.object_key(event.object))
+
+    async def _watch_devices(self) -> None:
+        """Re-check every Instance plugin's device record after each device-store change."""
+        while True:
+            await self._devices.changed.wait()
+            self._devices.changed.clear()
+            for plugin in list(self._instances.values()):
+                plugin.refresh_device()
 
     async def _start_serving(self) -> None:
         freed = await self._reclaimer.reconcile_at_startup()
@@ -207,9 +222,11 @@ class PluginManager:
             logger.warning("Instance %s/%s skipped: Configuration %s is served from namespace %s",
                            instance.namespace, instance.name, instance.configuration_name, configuration.namespace)
             return
-        plugin = InstancePlugin(instance, node=self._node, claimer=self._claimer, devices=self._devices)
+        plugin = InstancePlugin(instance, node=self._node, claimer=self._claimer, devices=self._devices,
+                                clock=self._allocations)
         self._instances[instance.name] = plugin
-        logger.info("device plugin %s created (capacity %d)", plugin.resource_name, instance.capacity)
+        logger.info("device plugin %s created (capacity %d%s)", plugin.resource_name, instance.capacity,
+                    "" if plugin.device_known else f"; Unhealthy until discovery reports {instance.cdi_name}")
         self._start_server(plugin)
         if configuration is None:
             configuration = ConfigurationPlugin(instance.namespace, instance.configuration_name, node=self._node)

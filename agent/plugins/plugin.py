@@ -62,7 +62,7 @@ class PublishedDevices:
 class DevicePlugin(abc.ABC):
     """One kubelet device plugin.
 
-    `name`: socket file prefix (`<name>-<unixSeconds>.sock`); `resource_name`: `akri.sh/<name>`;
+    `name`: socket file prefix (`<name>-<unixSeconds>-<serial>.sock`); `resource_name`: `akri.sh/<name>`;
     `published`: its device list.
     """
 

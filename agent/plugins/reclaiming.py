@@ -11,6 +11,13 @@ compared as (resource name, device ID) with kubelet's unprefixed IDs: `<instance
 Configuration-level ones (quirk #3 fixed: Akri compared `akri.sh/`-prefixed IDs and never
 reclaimed Instance-level slots). Pods without Akri devices play no part.
 
+The kubelet may hand a claim it considers allocatable (this node's own slot, or a virtual device
+this node holds) to a new pod after the List answered and before the claim is freed; the pod
+would then run on a slot deviceUsage shows free. So each round reads the node's allocation clock
+(`allocations()`, `instance_plugin.AllocationClock.now`) before the List and frees through
+`HeldClaim.release(since)`, which keeps a slot granted after that tick (under the plugin lock
+that every grant also takes).
+
 `reconcile_at_startup` runs the same comparison once with no grace before any Allocate is served,
 so a rebooted node whose pods are gone gets its brokers admitted at once; when the pod-resources
 socket cannot be reached it only warns.
@@ -38,12 +45,14 @@ ClaimKey = tuple[str, str, str]
 
 @dataclass(frozen=True, slots=True)
 class HeldClaim:
-    """One claim of this node and how to free it (`release()` raises errors.ClaimFailed)."""
+    """One claim of this node and how to free it: `release(since)` frees it unless its slot was
+    granted after allocation tick `since`; returns False when it kept the claim for that reason,
+    True otherwise; raises errors.ClaimFailed."""
 
     resource_name: str
     device_id: str
     key: str
-    release: Callable[[], Awaitable[None]]
+    release: Callable[[int], Awaitable[bool]]
 
     @property
     def ident(self) -> ClaimKey:
@@ -76,13 +85,16 @@ class SlotReclaimer:
     """Periodic reclaim for one node.
 
     pod_resources: the kubelet's view of held devices; claims: returns this node's current
-    claims; settings: interval and grace; clock: monotonic seconds (test seam).
+    claims; allocations: returns the node's current allocation tick (`AllocationClock.now`);
+    settings: interval and grace; clock: monotonic seconds (test seam).
     """
 
     def __init__(self, *, pod_resources: PodResourcesSource, claims: Callable[[], Iterable[HeldClaim]],
-                 settings: PluginSettings, clock: Callable[[], float] = time.monotonic) -> None:
+                 allocations: Callable[[], int], settings: PluginSettings,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._pod_resources = pod_resources
         self._claims = claims
+        self._allocations = allocations
         self._settings = settings
         self._clock = clock
         self._stalled: dict[ClaimKey, float] = {}
@@ -97,25 +109,29 @@ class SlotReclaimer:
         """One round (grace from settings unless given). Returns the number of slots freed; a
         pod-resources failure is logged and frees nothing."""
         logger.info("reclaiming unused slots - start")
+        since = self._allocations()
         try:
             held = await self._pod_resources.held_devices()
         except errors.PodResourcesUnavailable as exc:
             logger.warning("cannot reclaim slots this round: %s", exc)
             return 0
         return await self._free_unheld(held, self._settings.reclaim_grace_seconds
-                                       if grace_seconds is None else grace_seconds)
+                                       if grace_seconds is None else grace_seconds, since)
 
     async def reconcile_at_startup(self) -> int:
         """Free at once every claim of this node no pod holds. Returns the number freed; when the
         kubelet cannot be asked, warns and frees nothing."""
+        since = self._allocations()
         try:
             held = await self._pod_resources.held_devices()
         except errors.PodResourcesUnavailable as exc:
             logger.warning("start-up slot reconciliation skipped, pod resources unavailable: %s", exc)
             return 0
-        return await self._free_unheld(held, 0.0)
+        return await self._free_unheld(held, 0.0, since)
 
-    async def _free_unheld(self, held: frozenset[HeldDevice], grace_seconds: float) -> int:
+    async def _free_unheld(self, held: frozenset[HeldDevice], grace_seconds: float, since: int) -> int:
+        """Free the due claims among the current ones, given `held` as listed after allocation
+        tick `since`. Returns the number freed."""
         claims = {claim.ident: claim for claim in self._claims()}
         self._stalled, due = reclaim_step(self._stalled, claims, held, now=self._clock(),
                                           grace_seconds=grace_seconds)
@@ -123,10 +139,13 @@ class SlotReclaimer:
         for ident in due:
             claim = claims[ident]
             try:
-                await claim.release()
+                released = await claim.release(since)
             except errors.ClaimFailed as exc:
                 logger.warning("could not free unused slot %s (%s %s); retrying next round: %s",
                                claim.key, claim.resource_name, claim.device_id, exc)
+                continue
+            if not released:  # granted to a pod after the List: not stalled any more
+                self._stalled.pop(ident, None)
                 continue
             logger.info("freed slot %s: no pod holds %s %s", claim.key, claim.resource_name, claim.device_id)
             self._stalled.pop(ident, None)

@@ -6,7 +6,10 @@ device list at once and again on every change; Allocate → the plugin's answer,
 of its `AllocationError`; GetPreferredAllocation → UNIMPLEMENTED; PreStartContainer → empty.
 
 `PluginServer.run` keeps one plugin served and registered:
-1. bind a new `grpc.aio` server on `<dir>/<name>-<unixSeconds>.sock` (a fresh name every time);
+1. bind a new `grpc.aio` server on `<dir>/<name>-<unixSeconds>-<serial>.sock`: Akri's
+   `<name>-<unixSeconds>` plus a process-wide serial, so no two sockets of this process ever share
+   a name (an Instance deleted and re-created within one second gets a new one — stopping a gRPC
+   server unlinks its socket path, which would otherwise take the new plugin's socket with it);
 2. `Register` with the kubelet (endpoint = that file name);
 3. wait for a restart request (the manager's kubelet watch: `kubelet.sock` recreated, or this
    socket file deleted), then stop the server, remove the socket and start over at 1.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import logging
 import os
 import re
@@ -50,11 +54,15 @@ STOP_GRACE_SECONDS = 0.0
 
 
 _SOCKET_FILE_RE = re.compile(r"^[a-z0-9][-a-z0-9.]*-[0-9]+\.sock$")
+"""Plugin socket names of this agent and of Akri (`<name>-<unixSeconds>[-<serial>].sock`)."""
+
+_SOCKET_SERIALS = itertools.count()
+"""Process-wide serial numbers for socket names (shared by every PluginServer)."""
 
 
-def socket_file_name(name: str, unix_seconds: int) -> str:
-    """`<name>-<unixSeconds>.sock` (Akri's plugin socket naming)."""
-    return f"{name}-{unix_seconds}.sock"
+def socket_file_name(name: str, unix_seconds: int, serial: int) -> str:
+    """`<name>-<unixSeconds>-<serial>.sock`: Akri's plugin socket naming plus a serial number."""
+    return f"{name}-{unix_seconds}-{serial}.sock"
 
 
 def remove_dead_sockets(directory: str) -> list[str]:
@@ -194,7 +202,7 @@ class PluginServer:
     settings: directory, registration timeout and backoff cap; registrations: a semaphore shared
     by all servers that bounds concurrent Register calls (1,000 plugins registering at once would
     open 1,000 channels to the kubelet and leave ~35 MB of freed heap behind); `clock` gives unix
-    seconds for socket names (test seam).
+    seconds for socket names (test seam; names stay unique through the process-wide serial).
     """
 
     def __init__(self, plugin: DevicePlugin, *, settings: PluginSettings,
@@ -206,7 +214,6 @@ class PluginServer:
         self._restart = asyncio.Event()
         self._server: grpc.aio.Server | None = None
         self._socket_path: str | None = None
-        self._last_seconds = 0
         self.registered = False
         """True while the current socket is registered with the kubelet."""
 
@@ -255,9 +262,7 @@ class PluginServer:
         """Bind a new server on a new socket; returns the socket file name.
         Raises errors.RegistrationFailed when the socket cannot be bound."""
         await self._stop_serving()
-        seconds = max(int(self._clock()), self._last_seconds + 1)
-        self._last_seconds = seconds
-        name = socket_file_name(self.plugin.name, seconds)
+        name = socket_file_name(self.plugin.name, int(self._clock()), next(_SOCKET_SERIALS))
         path = os.path.join(self._settings.device_plugins_directory, name)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)

@@ -61,13 +61,27 @@ class PluginSettings:
         Raises errors.SettingsError naming every invalid variable and its value: a number that does
         not parse or is out of range, or a relative path.
         """
+        settings, problems = cls.read(environ)
+        if problems:
+            raise errors.SettingsError("invalid device-plugin settings: " + "; ".join(problems))
+        return settings
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str]) -> tuple[PluginSettings, tuple[str, ...]]:
+        """Lenient `from_env`: (settings, problems), every invalid value replaced by its default and
+        named in `problems` (`NAME='value': must be ...`, one string each; empty when all are valid).
+
+        The agent's composition root uses it to report these problems in the same start-up
+        ConfigError as its own (STYLE.md §5.13: one error naming every bad variable).
+        """
         problems: list[str] = []
         defaults = cls()
 
         def path(var: str, default: str) -> str:
             value = environ.get(var) or default
             if not os.path.isabs(value):
-                problems.append(f"{var}={value!r} is not an absolute path")
+                problems.append(f"{var}={value!r}: must be an absolute path")
+                return default
             return value
 
         def seconds(var: str, default: float, *, low: float, high: float = math.inf,
@@ -78,12 +92,12 @@ class PluginSettings:
             try:
                 value = float(raw)
             except ValueError:
-                problems.append(f"{var}={raw!r} is not a number of seconds")
+                problems.append(f"{var}={raw!r}: must be a number of seconds")
                 return default
             too_low = value < low if low_inclusive else value <= low
             if not math.isfinite(value) or too_low or value > high:
                 bound = f"{'>=' if low_inclusive else '>'} {low:g}" + (f" and <= {high:g}" if high != math.inf else "")
-                problems.append(f"{var}={raw!r} must be {bound}")
+                problems.append(f"{var}={raw!r}: must be {bound}")
                 return default
             return value
 
@@ -101,6 +115,4 @@ class PluginSettings:
             registration_backoff_max_seconds=seconds("KUBELET_REGISTRATION_BACKOFF_MAX_SECONDS",
                                                      defaults.registration_backoff_max_seconds, low=0),
         )
-        if problems:
-            raise errors.SettingsError("invalid device-plugin settings: " + "; ".join(problems))
-        return settings
+        return settings, tuple(problems)

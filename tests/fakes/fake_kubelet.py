@@ -5,7 +5,9 @@ from the same protos as the agent):
 - serves `v1beta1.Registration/Register` on `<dir>/kubelet.sock` and records every request;
   for each registration it connects back to `<dir>/<endpoint>`, calls `ListAndWatch` and keeps
   the latest device list per resource (`devices[resource] == {device ID: health}`);
-- serves `v1.PodResourcesLister/List` on its own socket from `pods` (set with `set_pod`);
+- serves `v1.PodResourcesLister/List` on its own socket from `pods` (set with `set_pod`); a
+  one-shot `after_list` coroutine function runs after the answer is built and before it is sent
+  (a kubelet admitting a pod while the agent's List is in flight);
 - `allocate(resource, [[ids], ...])` calls the registered plugin's Allocate like the kubelet does;
 - `restart()` does what a restarting kubelet does to the directory: stops, deletes every plugin
   socket, and serves a *new* `kubelet.sock` (new inode);
@@ -26,7 +28,7 @@ import asyncio
 import contextlib
 import copy
 import os
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +86,9 @@ class _PodResources(pr_grpc.PodResourcesListerServicer):
                 pr.ContainerDevices(resource_name=resource, device_ids=ids) for resource, ids in pod.devices.items()])
             response.pod_resources.append(pr.PodResources(name=pod.name, namespace=pod.namespace,
                                                           containers=[container]))
+        hook, self._kubelet.after_list = self._kubelet.after_list, None
+        if hook is not None:
+            await hook()
         return response
 
 
@@ -100,6 +105,7 @@ class FakeKubelet:
         self.device_updates: dict[str, int] = {}
         self.pods: dict[str, FakePod] = {}
         self.pod_resources_calls = 0
+        self.after_list: Callable[[], Awaitable[None]] | None = None
         self.refuse_registrations = False
         self.serve_pod_resources = True
         self._servers: list[grpc.aio.Server] = []

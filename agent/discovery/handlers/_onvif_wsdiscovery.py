@@ -15,18 +15,24 @@ round goes on.
 
 Unlike Akri's probe (which uses the prefix `netwsdl:` without declaring it), ours declares every
 prefix it uses, so `dn:NetworkVideoTransmitter` resolves to the ONVIF network WSDL namespace.
+
+lxml is imported on first use (building or parsing a message), not with this module: the agent
+imports the ONVIF handler even when no Configuration uses it (memory, DESIGN.md: agent ≤ 79 MiB).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from lxml import etree
+if TYPE_CHECKING:
+    from lxml import etree
 
 __all__ = [
     "WSD_MULTICAST_GROUP",
@@ -54,7 +60,14 @@ ONVIF_NETWORK_NS = "http://www.onvif.org/ver10/network/wsdl"
 WSD_TO = "urn:schemas-xmlsoap-org:ws:2005:04:discovery"
 PROBE_ACTION = "http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe"
 
-_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
+@functools.cache
+def _xml_parser() -> etree.XMLParser:
+    """The hardened parser (no entities, no network, no huge trees), built on first use."""
+    from lxml import etree
+
+    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +94,8 @@ def new_message_id() -> str:
 
 def build_probe(message_id: str) -> bytes:
     """The Probe envelope (UTF-8 bytes with XML declaration) for `dn:NetworkVideoTransmitter`."""
+    from lxml import etree
+
     nsmap = {"s": SOAP_ENV_NS, "a": WSA_NS, "d": WSD_NS, "dn": ONVIF_NETWORK_NS}
     envelope = etree.Element(f"{{{SOAP_ENV_NS}}}Envelope", nsmap=nsmap)
     header = etree.SubElement(envelope, f"{{{SOAP_ENV_NS}}}Header")
@@ -114,9 +129,11 @@ def parse_probe_matches(datagram: bytes, message_id: str) -> list[ProbeMatch]:
     envelope, and DatagramRejected(malformed=False) when `wsa:RelatesTo` is missing or differs.
     ProbeMatches without XAddrs are left out; a ProbeMatch without Scopes gets `scopes=()`.
     """
+    from lxml import etree
+
     text = datagram.decode("utf-8", errors="replace").encode("utf-8")  # Akri: String::from_utf8_lossy
     try:
-        root = etree.fromstring(text, parser=_XML_PARSER)
+        root = etree.fromstring(text, parser=_xml_parser())
     except etree.XMLSyntaxError as exc:
         raise DatagramRejected(f"not XML: {exc}", malformed=True) from None
     if root.tag != f"{{{SOAP_ENV_NS}}}Envelope":

@@ -19,6 +19,11 @@ list (sorted by id) is yielded after the first round and then whenever it change
 discoveryDetails (YAML): `ipAddresses`, `macAddresses`, `scopes`, `uuids` (FilterList),
 `discoveryTimeoutSeconds` (number > 0, default 1) and our addition `directedProbes`
 (`["host-or-ipv4[:port]"]`, port default 3702) for cameras multicast cannot reach.
+
+httpx and lxml (about 10 MiB resident) are imported by the first `discover()` call (with
+`_onvif_soap`), not with this module, so an agent without ONVIF Configurations never loads them
+(the agent's memory limit is 79 MiB: akri-contract.md §6, DESIGN.md); `agent.discovery.embedded`
+checks that they are installed (REQUIRED_PACKAGES) before it builds the handler.
 """
 
 from __future__ import annotations
@@ -28,16 +33,16 @@ import logging
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from agent.discovery.errors import InvalidDiscoveryDetails
 from agent.discovery.handler import Device, DiscoveryHandler
 from agent.discovery.handlers import _console, _onvif_netif, _onvif_wsdiscovery, filtering
 from agent.discovery.handlers._onvif_credentials import CredentialStore
-from agent.discovery.handlers._onvif_soap import OnvifCallError, OnvifSoapClient
+
+if TYPE_CHECKING:
+    from agent.discovery.handlers._onvif_soap import OnvifSoapClient
 
 __all__ = [
     "ONVIF_DEVICE_SERVICE_URL",
@@ -51,6 +56,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+REQUIRED_PACKAGES = ("httpx", "lxml")
+"""Imported lazily by `discover()`; `agent.discovery.embedded` checks they are installed."""
 
 ONVIF_DEVICE_SERVICE_URL = "ONVIF_DEVICE_SERVICE_URL"
 ONVIF_DEVICE_UUID = "ONVIF_DEVICE_UUID"
@@ -234,6 +242,8 @@ class OnvifDiscoveryHandler(DiscoveryHandler):
         self, soap: OnvifSoapClient, details: OnvifDetails, credentials: CredentialStore, url: str, uuid: str
     ) -> Device | None:
         """The Device for a responsive camera, or None when a filter drops it (Akri `apply_filters`)."""
+        from agent.discovery.handlers._onvif_soap import OnvifCallError
+
         if filtering.execute_filter(details.uuids, [uuid], _same_ignoring_case):
             logger.debug("Camera %s at %s filtered out by uuids", uuid, url)
             return None
@@ -267,6 +277,10 @@ class OnvifDiscoveryHandler(DiscoveryHandler):
         """
         config = parse_details(details)
         credentials = CredentialStore.from_properties(properties)
+        import httpx  # lazily: see the module docstring
+
+        from agent.discovery.handlers._onvif_soap import OnvifSoapClient
+
         logger.info("ONVIF discovery started (%d directed probe target(s), %d credential(s))",
                     len(config.directed_probes), len(credentials))
         accepted: dict[str, tuple[str, Device]] = {}  # serviceUrl → (uuid, Device)

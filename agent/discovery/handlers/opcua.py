@@ -15,6 +15,11 @@ keeping the advertised scheme, port and path. Results are de-duplicated (Akri on
 consecutive duplicates; Instance names would collapse them anyway). Device: id = that URL,
 property `OPCUA_DISCOVERY_URL`. The full list (sorted by id) is yielded after the first round
 and then whenever it changes.
+
+asyncua (with its cryptography and aiofiles, about 20 MiB resident) is imported by the first
+discovery round, not with this module, so an agent without OPC UA Configurations never loads it
+(the agent's memory limit is 79 MiB: akri-contract.md §6, DESIGN.md); `agent.discovery.embedded`
+checks that it is installed (REQUIRED_PACKAGES) before it builds the handler.
 """
 
 from __future__ import annotations
@@ -24,18 +29,22 @@ import logging
 import struct
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
-
-from asyncua import Client, ua
 
 from agent.discovery.errors import InvalidDiscoveryDetails
 from agent.discovery.handler import Device, DiscoveryHandler
 from agent.discovery.handlers import _console, filtering
 
+if TYPE_CHECKING:
+    from asyncua import ua
+
 __all__ = ["OPCUA_DISCOVERY_URL", "OpcuaDetails", "parse_details", "replace_host", "OpcuaDiscoveryHandler", "main"]
 
 logger = logging.getLogger(__name__)
+
+REQUIRED_PACKAGES = ("asyncua",)
+"""Imported lazily by the discovery rounds; `agent.discovery.embedded` checks it is installed."""
 
 OPCUA_DISCOVERY_URL = "OPCUA_DISCOVERY_URL"
 OPC_TCP_SCHEME = "opc.tcp"
@@ -143,6 +152,8 @@ class OpcuaDiscoveryHandler(DiscoveryHandler):
 
     async def _find_servers(self, url: str) -> list[ua.ApplicationDescription]:
         """FindServers at `url`; [] (logged) when it cannot be reached or does not answer in time."""
+        from asyncua import Client, ua  # lazily: see the module docstring
+
         client = Client(url, timeout=self._settings.timeout_seconds)
         client.name = CLIENT_APPLICATION_NAME
         client.description = CLIENT_APPLICATION_NAME
@@ -190,6 +201,8 @@ class OpcuaDiscoveryHandler(DiscoveryHandler):
 
     def _selected(self, application: ua.ApplicationDescription, names: filtering.FilterList | None) -> bool:
         """Whether an application is a Server whose name passes `applicationNames` (Akri)."""
+        from asyncua import ua
+
         if application.ApplicationType != ua.ApplicationType.Server:
             return False
         name = application.ApplicationName.Text if application.ApplicationName is not None else None

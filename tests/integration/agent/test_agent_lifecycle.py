@@ -4,18 +4,23 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
 import socket
 import sys
 import urllib.request
+import warnings
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from agent.__main__ import Agent
+from agent.config import AgentConfig
+from agent.errors import ConfigError
 from akri_api import naming
 from tests.integration.agent.conftest import AgentRunner, Api, ControlledHandler, eventually
 
@@ -181,4 +186,35 @@ async def test_akri_agent_console_script_without_node_name_exits_2() -> None:
     out, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
     assert out == b""
-    assert err.decode() == "akri-agent: invalid configuration: AGENT_NODE_NAME is required (or --node-name)\n"
+    assert err.decode() == ("akri-agent: invalid configuration: AGENT_NODE_NAME is required (or --node-name); "
+                            "no kubeconfig: set KUBECONFIG or --kubeconfig, or run the agent in a Kubernetes pod "
+                            "(cannot use in-cluster configuration: Service host/port is not set.)\n")
+
+
+async def test_akri_agent_names_agent_and_plugin_problems_together(kubeconfig: str) -> None:
+    """The new-user example: one line naming both the agent's and the device plugins' bad variables,
+    no traceback and no 'coroutine ... was never awaited' warning."""
+    script = Path(sys.executable).with_name("akri-agent")
+    environment = {"AGENT_NODE_NAME": "n", "KUBECONFIG": kubeconfig, "LOG_FORMAT": "xml",
+                   "SLOT_RECLAIM_GRACE_SECONDS": "-3", "PYTHONWARNINGS": "always"}
+    process = await asyncio.create_subprocess_exec(str(script), env=environment, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert out == b""
+    assert err.decode() == ("akri-agent: invalid configuration: LOG_FORMAT='xml': must be one of text, json; "
+                            "SLOT_RECLAIM_GRACE_SECONDS='-3': must be >= 0\n")
+
+
+async def test_agent_start_up_failure_leaves_no_unawaited_coroutine(kubeconfig: str, short_dir: str) -> None:
+    """Agent.run with invalid device-plugin settings fails before it creates any component coroutine."""
+    config = AgentConfig.from_env({"AGENT_NODE_NAME": "n", "KUBECONFIG": kubeconfig, "METRICS_PORT": "0",
+                                   "DISCOVERY_HANDLERS_DIRECTORY": short_dir, "SLOT_RECLAIM_GRACE_SECONDS": "-3"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ConfigError, match="SLOT_RECLAIM_GRACE_SECONDS='-3'") as failure:
+            await Agent(config, handlers=[]).run()
+        del failure  # its traceback holds Agent.run's frame
+        gc.collect()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+    assert not os.path.exists(os.path.join(short_dir, "agent-registration.sock"))

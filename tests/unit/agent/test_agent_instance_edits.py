@@ -107,3 +107,58 @@ def test_claims_without_nodes_entry_are_still_cleared() -> None:
     live["spec"]["deviceUsage"] = {"i-0": "node-gone"}
     cleaned = edits.without_node(live, node="node-gone")
     assert cleaned["spec"]["deviceUsage"] == {} and cleaned["spec"]["nodes"] == ["node-a"]
+
+
+def test_leave_also_drops_this_nodes_claims() -> None:
+    live = edits.new_instance(CONFIG, FOO0, "node-a")
+    live["spec"]["nodes"] = ["node-a", "node-b"]
+    live["spec"]["deviceUsage"] = {"i-0": "node-a", "i-1": "C:cfg-0:node-a", "i-2": "node-b",
+                                   "i-3": "C:cfg-1:node-b", "i-4": ""}
+    after = edits.left(copy.deepcopy(live), node="node-a")
+    assert after["spec"]["nodes"] == ["node-b"]
+    assert after["spec"]["deviceUsage"] == {"i-2": "node-b", "i-3": "C:cfg-1:node-b", "i-4": ""}
+    assert edits.left(copy.deepcopy(after), node="node-a") is None
+
+
+FOO0_ELSEWHERE = DiscoveredDevice(Device("foo0", {"DEBUG_ECHO_DESCRIPTION": "foo0", "OWN": "y", "RSSI": "-70"}),
+                                  False, FOO0.instance_name, FOO0.cdi_name, "embedded-debugEcho")
+
+
+def test_only_the_device_owner_writes_the_devices_properties() -> None:
+    live = edits.new_instance(CONFIG, FOO0, "node-a")
+    joined = edits.joined(copy.deepcopy(live), configuration=CONFIG, device=FOO0_ELSEWHERE, node="node-b")
+    assert joined["spec"]["nodes"] == ["node-a", "node-b"]
+    assert edits.device_owner(joined) == "node-a"
+    # node-b's different view of the device changes nothing but spec.nodes
+    assert joined["spec"]["brokerProperties"] == live["spec"]["brokerProperties"]
+    assert joined["spec"]["shared"] is True
+    # each node, re-joining, finds nothing to write: no back-and-forth
+    assert edits.joined(copy.deepcopy(joined), configuration=CONFIG, device=FOO0, node="node-a") == joined
+    assert edits.joined(copy.deepcopy(joined), configuration=CONFIG, device=FOO0_ELSEWHERE, node="node-b") == joined
+    assert edits.refreshed(copy.deepcopy(joined), configuration=CONFIG, device=FOO0_ELSEWHERE,
+                           node="node-b") == joined
+
+
+def test_configuration_edits_are_applied_by_any_node() -> None:
+    live = edits.new_instance(CONFIG, FOO0, "node-a")
+    live["spec"]["nodes"] = ["node-a", "node-b"]
+    edited = model.Configuration.from_dict({**CONFIG.to_dict(), "spec": {
+        **CONFIG.to_dict()["spec"], "capacity": 5, "brokerProperties": {"RESOLUTION_WIDTH": "1024"}}})
+    by_b = edits.joined(copy.deepcopy(live), configuration=edited, device=FOO0_ELSEWHERE, node="node-b")
+    assert by_b["spec"]["capacity"] == 5
+    assert by_b["spec"]["brokerProperties"] == {"DEBUG_ECHO_DESCRIPTION": "override", "OWN": "x",
+                                                "RESOLUTION_WIDTH": "1024"}
+    # the owner then drops the key the Configuration no longer sets; node-b agrees with the result
+    by_a = edits.joined(copy.deepcopy(by_b), configuration=edited, device=FOO0, node="node-a")
+    assert by_a["spec"]["brokerProperties"] == {"DEBUG_ECHO_DESCRIPTION": "foo0", "OWN": "x",
+                                                "RESOLUTION_WIDTH": "1024"}
+    assert edits.joined(copy.deepcopy(by_a), configuration=edited, device=FOO0_ELSEWHERE, node="node-b") == by_a
+
+
+def test_the_next_listed_node_owns_the_device_once_the_first_left() -> None:
+    live = edits.new_instance(CONFIG, FOO0, "node-a")
+    live["spec"]["nodes"] = ["node-a", "node-b"]
+    after = edits.left(live, node="node-a")
+    assert edits.device_owner(after) == "node-b"
+    rejoined = edits.joined(copy.deepcopy(after), configuration=CONFIG, device=FOO0_ELSEWHERE, node="node-b")
+    assert rejoined["spec"]["brokerProperties"]["OWN"] == "y" and rejoined["spec"]["shared"] is False

@@ -297,9 +297,8 @@ def test_every_udev_rule_goes_through_the_rule_parser(monkeypatch: pytest.Monkey
 def test_real_udev_rule_parser_errors_are_reported() -> None:
     # the ACTION field is not supported by Akri's grammar (akri-contract.md §5.3)
     problems = validation.validate_configuration(udev_config('udevRules:\n  - ACTION=="add"\n'))
-    if not problems:
-        pytest.skip("akri_api.udev_rules.parse_rule is still a stub")
     assert [p.path for p in problems] == ["spec.discoveryHandler.discoveryDetails.udevRules[0]"]
+    assert "ACTION" in problems[0].message
 
 
 @pytest.mark.parametrize(
@@ -585,6 +584,17 @@ def test_names_too_long_for_instance_labels_are_a_warning() -> None:
     assert warning.startswith("metadata.name: 57 characters")
     obj["metadata"]["name"] = "a" * 56
     assert validation.configuration_warnings(obj) == []
+
+
+def test_names_too_long_for_the_configuration_label_are_an_error() -> None:
+    obj = copy.deepcopy(VALID)
+    obj["metadata"]["name"] = "a" * 64
+    (problem,) = validation.validate_configuration(obj)
+    assert problem.path == "metadata.name"
+    assert "at most 63 characters, got 64" in problem.message and "akri.sh/configuration" in problem.message
+    obj["metadata"]["name"] = "a" * 63
+    assert messages(obj) == []
+    assert validation.configuration_warnings(obj)[0].startswith("metadata.name: 63 characters")
 
 
 # -- never raises -------------------------------------------------------------------------------

@@ -114,7 +114,9 @@ def test_from_env_defaults_and_errors() -> None:
 def test_main_requires_shared_and_serves_the_handler(monkeypatch: Any, capsys: Any) -> None:
     calls: list[Any] = []
     fake = types.ModuleType("agent.discovery.standalone")
-    fake.run_handler = lambda handler, *, argv=None, environ=None: calls.append((handler, argv)) or 0  # type: ignore[attr-defined]
+    fake.run_handler = (  # type: ignore[attr-defined]
+        lambda handler, *, argv=None, environ=None, prog=None, handler_environment=(): calls.append(
+            (handler, argv, prog)) or 0)
     monkeypatch.setitem(sys.modules, "agent.discovery.standalone", fake)
     monkeypatch.setattr(agent.discovery, "standalone", fake, raising=False)
     monkeypatch.delenv("DEBUG_ECHO_INSTANCES_SHARED", raising=False)
@@ -122,8 +124,9 @@ def test_main_requires_shared_and_serves_the_handler(monkeypatch: Any, capsys: A
     assert "DEBUG_ECHO_INSTANCES_SHARED is required" in capsys.readouterr().err
     monkeypatch.setenv("DEBUG_ECHO_INSTANCES_SHARED", "false")
     assert debug_echo.main(["-v"]) == 0
-    [(handler, argv)] = calls
+    [(handler, argv, prog)] = calls
     assert isinstance(handler, DebugEchoHandler) and handler.shared is False and argv == ["-v"]
+    assert prog == "akri-debug-echo-discovery"
 
 
 def test_help_works_without_the_required_variable(monkeypatch: Any, capsys: Any) -> None:

@@ -311,7 +311,9 @@ def test_from_env_rejects_bad_interval(raw: str) -> None:
 def test_main_serves_the_handler_through_run_handler(monkeypatch: Any) -> None:
     calls: list[Any] = []
     fake = types.ModuleType("agent.discovery.standalone")
-    fake.run_handler = lambda handler, *, argv=None, environ=None: calls.append((handler, argv)) or 0  # type: ignore[attr-defined]
+    fake.run_handler = (  # type: ignore[attr-defined]
+        lambda handler, *, argv=None, environ=None, prog=None, handler_environment=(): calls.append(
+            (handler, argv)) or 0)
     monkeypatch.setitem(sys.modules, "agent.discovery.standalone", fake)
     monkeypatch.setattr(agent.discovery, "standalone", fake, raising=False)
     monkeypatch.setenv("UDEV_DISCOVERY_INTERVAL_SECONDS", "3")

@@ -16,7 +16,7 @@ def test_instance_hash_is_upper_cased_suffix() -> None:
 def test_debug_echo_env_plain_and_suffixed_broker_properties_win() -> None:
     record = DeviceRecord(Device("foo0", {"DEBUG_ECHO_DESCRIPTION": "foo0", "RESOLUTION_WIDTH": "640"}),
                           {"RESOLUTION_WIDTH": "800"})
-    response = allocating.container_response([allocating.edits_for(DEBUG_ECHO, record, {})])
+    response = allocating.container_response([allocating.edits_for(DEBUG_ECHO, record)])
     assert dict(response.envs) == {
         "DEBUG_ECHO_DESCRIPTION": "foo0", "DEBUG_ECHO_DESCRIPTION_8120FE": "foo0",
         "RESOLUTION_WIDTH": "800", "RESOLUTION_WIDTH_8120FE": "800"}
@@ -27,18 +27,11 @@ def test_udev_device_nodes_and_mounts() -> None:
     device = Device("/devices/virtual/mem/null", {"UDEV_DEVNODE": "/dev/null"},
                     mounts=(Mount("/cfg", "/host/cfg", read_only=True),),
                     device_specs=(DeviceSpec("/dev/null", "/dev/null", "rwm"), DeviceSpec("/dev/zero", "", "r")))
-    response = allocating.container_response([allocating.edits_for("akri-udev-abcdef", DeviceRecord(device), {})])
+    response = allocating.container_response([allocating.edits_for("akri-udev-abcdef", DeviceRecord(device))])
     assert dict(response.envs) == {"UDEV_DEVNODE": "/dev/null", "UDEV_DEVNODE_ABCDEF": "/dev/null"}
     assert [(d.container_path, d.host_path, d.permissions) for d in response.devices] == [
         ("/dev/null", "/dev/null", "rwm"), ("/dev/zero", "/dev/zero", "r")]
     assert [(m.container_path, m.host_path, m.read_only) for m in response.mounts] == [("/cfg", "/host/cfg", True)]
-
-
-def test_fallback_to_instance_broker_properties_without_record() -> None:
-    edits = allocating.edits_for(DEBUG_ECHO, None, {"DEBUG_ECHO_DESCRIPTION": "foo0"})
-    response = allocating.container_response([edits])
-    assert dict(response.envs) == {"DEBUG_ECHO_DESCRIPTION": "foo0", "DEBUG_ECHO_DESCRIPTION_8120FE": "foo0"}
-    assert not response.devices
 
 
 def test_several_devices_in_one_container_merge_into_one_response() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import grpc
 import pytest
 
 from agent.devices.store import DeviceRecord, DeviceStore
@@ -9,7 +12,8 @@ from agent.discovery.handler import Device
 from agent.plugins import errors
 from agent.plugins.claiming import SlotClaimer
 from agent.plugins.configuration_plugin import ConfigurationPlugin
-from agent.plugins.instance_plugin import InstancePlugin
+from agent.plugins.instance_plugin import AllocationClock, InstancePlugin
+from agent.plugins.slots import Claim
 from agent.plugins.virtual_slots import VirtualSlot
 from akri_api import model
 from tests.fakes.fake_kubelet import MemoryInstances, instance_object
@@ -20,17 +24,35 @@ B = "akri-debug-echo-foo-a19705"
 NODE = "node-a"
 
 
-def setup(*names: str, capacity: int = 2, usage: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def cdi(name: str) -> str:
+    return f"akri.sh/{CFG}={name.rpartition('-')[2]}"
+
+
+def record(i: int) -> DeviceRecord:
+    return DeviceRecord(Device(f"foo{i}", {"DEBUG_ECHO_DESCRIPTION": f"foo{i}"}), {"RESOLUTION_WIDTH": "800"})
+
+
+def setup_node(*names: str, capacity: int = 2, usage: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
+               unknown: tuple[str, ...] = ()):
+    """(store, plugins by name, device store, allocation clock); Instances named in `unknown` have
+    no device record (discovery has not reported them)."""
     store = MemoryInstances()
     devices = DeviceStore()
+    clock = AllocationClock()
     claimer = SlotClaimer(store=store, rng=lambda: 0.0)
     plugins = {}
     for i, name in enumerate(names):
         obj = store.put(instance_object(name, configuration=CFG, nodes=[NODE, "node-b"], capacity=capacity,
                                         device_usage=usage if i == 0 else None))
-        devices.put(f"akri.sh/{CFG}={name.rpartition('-')[2]}",
-                    DeviceRecord(Device(f"foo{i}", {"DEBUG_ECHO_DESCRIPTION": f"foo{i}"}), {"RESOLUTION_WIDTH": "800"}))
-        plugins[name] = InstancePlugin(model.Instance.from_dict(obj), node=NODE, claimer=claimer, devices=devices)
+        if name not in unknown:
+            devices.put(cdi(name), record(i))
+        plugins[name] = InstancePlugin(model.Instance.from_dict(obj), node=NODE, claimer=claimer, devices=devices,
+                                       clock=clock)
+    return store, plugins, devices, clock
+
+
+def setup(*names: str, capacity: int = 2, usage: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    store, plugins, _devices, _clock = setup_node(*names, capacity=capacity, usage=usage)
     return store, plugins
 
 
@@ -168,3 +190,89 @@ async def test_configuration_allocate_rolls_back_on_failure() -> None:
         await cfg.allocate([[f"{CFG}-0", f"{CFG}-5"]])
     assert store.peek("default", A)["spec"]["deviceUsage"] == {}
     assert cfg.table == {f"{CFG}-0": VirtualSlot(A)}
+
+
+# -- devices discovery has not (re-)reported: Unhealthy, not offered, Allocate refused -------------------
+
+
+async def test_unknown_device_is_unhealthy_and_refused_until_discovery_reports_it() -> None:
+    """After a node reboot the Instance lists this node before discovery re-reports the device:
+    no slot may be admitted (the broker would start without its device nodes)."""
+    store, plugins, devices, _clock = setup_node(A, usage={f"{A}-1": NODE}, unknown=(A,))
+    plugin = plugins[A]
+    assert not plugin.device_known
+    assert plugin.published.current == ((f"{A}-0", "Unhealthy"), (f"{A}-1", "Unhealthy"))
+    for ids in ([f"{A}-0"], [f"{A}-1"]):  # a new claim and a re-grant of a held slot
+        with pytest.raises(errors.DeviceUnavailable, match=f"device {ids[0]}: akri.sh/{CFG}=8120fe") as info:
+            await plugin.allocate([ids])
+        assert info.value.code == grpc.StatusCode.UNAVAILABLE
+    assert store.peek("default", A)["spec"]["deviceUsage"] == {f"{A}-1": NODE}  # nothing claimed
+    devices.put(cdi(A), record(0))
+    plugin.refresh_device()
+    assert plugin.published.current == ((f"{A}-0", "Healthy"), (f"{A}-1", "Healthy"))
+    response = (await plugin.allocate([[f"{A}-0"]]))[0]
+    assert dict(response.envs)["DEBUG_ECHO_DESCRIPTION_8120FE"] == "foo0"
+    devices.remove(cdi(A))  # the device vanished
+    plugin.refresh_device()
+    assert plugin.published.current == ((f"{A}-0", "Unhealthy"), (f"{A}-1", "Unhealthy"))
+
+
+async def test_configuration_plugin_offers_no_vdev_of_an_unknown_device() -> None:
+    store, plugins, devices, _clock = setup_node(A, B, capacity=1, unknown=(A,))
+    cfg = ConfigurationPlugin("default", CFG, node=NODE)
+    cfg.attach(plugins[A])
+    cfg.attach(plugins[B])
+    hidden = next(vdev for vdev, entry in cfg.table.items() if entry.instance == A)
+    shown = next(vdev for vdev, entry in cfg.table.items() if entry.instance == B)
+    assert cfg.published.current == ((shown, "Healthy"),)
+    with pytest.raises(errors.DeviceUnavailable, match=f"device {hidden}: akri.sh/{CFG}=8120fe"):
+        await cfg.allocate([[hidden]])
+    assert store.peek("default", A)["spec"]["deviceUsage"] == {}
+    devices.put(cdi(A), record(0))
+    plugins[A].refresh_device()  # tells the Configuration plugin (listener)
+    assert dict(cfg.published.current) == {hidden: "Healthy", shown: "Healthy"}
+    response = (await cfg.allocate([[hidden]]))[0]
+    assert dict(response.envs)["DEBUG_ECHO_DESCRIPTION_8120FE"] == "foo0"
+    assert store.peek("default", A)["spec"]["deviceUsage"] == {f"{A}-0": f"C:{hidden}:{NODE}"}
+
+
+# -- grants are stamped: the reclaimer keeps a slot granted after its pod-resources listing ---------------
+
+
+async def test_regrant_of_held_slot_is_stamped_and_kept_by_reclaim() -> None:
+    store, plugins, _devices, clock = setup_node(A, usage={f"{A}-0": NODE})
+    plugin = plugins[A]
+    claim = Claim(f"{A}-0", model.SlotUsage.instance_use(NODE), f"{A}-0")
+    since = clock.now()  # the reclaimer lists pod resources: no pod holds A-0
+    await plugin.allocate([[f"{A}-0"]])  # the kubelet hands the stale slot to a new pod
+    assert clock.now() > since
+    assert not await plugin.reclaim(claim, since)
+    assert store.peek("default", A)["spec"]["deviceUsage"] == {f"{A}-0": NODE}
+    assert await plugin.reclaim(claim, clock.now())  # a later round that saw no pod frees it
+    assert store.peek("default", A)["spec"]["deviceUsage"] == {}
+
+
+async def test_regrant_of_held_vdev_is_stamped_and_kept_by_reclaim() -> None:
+    store, plugins, _devices, clock = setup_node(A, capacity=1)
+    cfg = ConfigurationPlugin("default", CFG, node=NODE)
+    cfg.attach(plugins[A])
+    await cfg.allocate([[f"{CFG}-0"]])
+    claim = Claim(f"{A}-0", model.SlotUsage.configuration_use(f"{CFG}-0", NODE), f"{CFG}-0")
+    assert plugins[A].claims() == (claim,)
+    since = clock.now()
+    await cfg.allocate([[f"{CFG}-0"]])  # re-granted (another pod, or the next container)
+    assert not await plugins[A].reclaim(claim, since)
+    assert store.peek("default", A)["spec"]["deviceUsage"] == {f"{A}-0": f"C:{CFG}-0:{NODE}"}
+
+
+async def test_reclaim_waits_for_an_allocate_in_flight() -> None:
+    """The reclaimer's release and a grant of the same slot are serialised by the plugin lock."""
+    store, plugins, _devices, clock = setup_node(A, usage={f"{A}-0": NODE})
+    plugin = plugins[A]
+    claim = Claim(f"{A}-0", model.SlotUsage.instance_use(NODE), f"{A}-0")
+    since = clock.now()
+    allocate = asyncio.ensure_future(plugin.allocate([[f"{A}-0"]]))
+    await asyncio.sleep(0)  # the Allocate has the lock
+    kept = not await plugin.reclaim(claim, since)
+    await allocate
+    assert kept and store.peek("default", A)["spec"]["deviceUsage"] == {f"{A}-0": NODE}

@@ -6,6 +6,8 @@ import logging
 
 import pytest
 
+from collections.abc import Callable
+
 from agent.plugins import errors, kubelet
 from agent.plugins._pb import podresources_pb2 as pr
 from agent.plugins.reclaiming import HeldClaim, SlotReclaimer, reclaim_step
@@ -50,13 +52,20 @@ def test_held_akri_devices_ignores_pods_without_akri_resources() -> None:
 
 
 class FakePodResources:
+    """`held` is what List answers (None: unreachable); `after_list` runs once the answer is
+    taken, before the reclaimer sees it (the kubelet acting between List and release)."""
+
     def __init__(self) -> None:
         self.held: frozenset[tuple[str, str]] | None = frozenset()
+        self.after_list: Callable[[], None] | None = None
 
     async def held_devices(self) -> frozenset[tuple[str, str]]:
         if self.held is None:
             raise errors.PodResourcesUnavailable("socket gone")
-        return self.held
+        held = self.held
+        if self.after_list is not None:
+            self.after_list()
+        return held
 
 
 class Clock:
@@ -66,16 +75,37 @@ class Clock:
         return self.now
 
 
-def reclaimer_with(claims: list[HeldClaim], source: FakePodResources, clock: Clock) -> SlotReclaimer:
+class Grants:
+    """A stand-in for the node's AllocationClock plus the slot stamps of its plugins."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self.stamps: dict[str, int] = {}
+
+    def now(self) -> int:
+        return self.ticks
+
+    def grant(self, key: str) -> None:
+        self.ticks += 1
+        self.stamps[key] = self.ticks
+
+
+def reclaimer_with(claims: list[HeldClaim], source: FakePodResources, clock: Clock,
+                   grants: Grants | None = None) -> SlotReclaimer:
     settings = PluginSettings(reclaim_interval_seconds=10, reclaim_grace_seconds=20)
-    return SlotReclaimer(pod_resources=source, claims=lambda: claims, settings=settings, clock=clock)
+    return SlotReclaimer(pod_resources=source, claims=lambda: claims, allocations=(grants or Grants()).now,
+                         settings=settings, clock=clock)
 
 
-def claim(released: list[str], key: str = "cfg-8120fe-0", *, fail: bool = False) -> HeldClaim:
-    async def release() -> None:
+def claim(released: list[str], key: str = "cfg-8120fe-0", *, fail: bool = False,
+          grants: Grants | None = None) -> HeldClaim:
+    async def release(since: int) -> bool:
         if fail:
             raise errors.ClaimFailed("api down")
+        if grants is not None and grants.stamps.get(key, 0) > since:
+            return False
         released.append(key)
+        return True
     return HeldClaim(RES, key, key, release)
 
 
@@ -132,3 +162,17 @@ async def test_unreachable_pod_resources_frees_nothing() -> None:
     await reclaimer.reclaim_once()
     clock.now = 100.0
     assert await reclaimer.reclaim_once() == 0 and released == []
+
+
+async def test_claim_granted_between_list_and_release_is_kept() -> None:
+    """The kubelet hands the stale slot to a new pod after List answered (without that pod): the
+    round must not free it; the stalled timer restarts."""
+    released: list[str] = []
+    source, clock, grants = FakePodResources(), Clock(), Grants()
+    reclaimer = reclaimer_with([claim(released, grants=grants)], source, clock, grants)
+    source.after_list = lambda: grants.grant("cfg-8120fe-0")
+    assert await reclaimer.reclaim_once(grace_seconds=0) == 0
+    assert released == []
+    source.after_list = None
+    assert await reclaimer.reconcile_at_startup() == 1  # a later listing without the pod frees it
+    assert released == ["cfg-8120fe-0"]

@@ -33,7 +33,7 @@ def test_every_bad_variable_is_named() -> None:
     message = str(info.value)
     assert "KUBELET_DEVICE_PLUGINS_DIRECTORY='relative/dir'" in message
     assert "SLOT_RECLAIM_INTERVAL_SECONDS='soon'" in message
-    assert "KUBELET_RESTART_CHECK_SECONDS='5' must be > 0 and <= 1" in message
+    assert "KUBELET_RESTART_CHECK_SECONDS='5': must be > 0 and <= 1" in message
 
 
 def test_exported_members() -> None:
