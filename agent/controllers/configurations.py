@@ -64,7 +64,7 @@ from agent.discovery.requests import DiscoveredDevice, DiscoveryMetrics, Discove
 from agent.kube import errors as kube_errors
 from agent.kube import events as kube_events
 from agent.kube import updating
-from agent.kube.caching import ObjectCache
+from agent.kube.caching import ObjectCache, compare_versions, resource_version
 from agent.kube.resources import CONFIGURATIONS, INSTANCES, ResourceKind
 from agent.kube.watching import DELETED, LISTED, WatchEvent, object_key
 from agent.logs import ContextAdapter
@@ -267,8 +267,9 @@ class ConfigurationController:
 
     async def reconcile(self, key: Key) -> float | None:
         """One pass for Configuration `key` (see the module docstring). Returns seconds until the
-        next timer (grace expiry, settle deadline), or None. Raises agent.kube.errors.KubeError
-        (the queue retries with backoff)."""
+        next timer (grace expiry, settle deadline, retry of a failed write), or None. A failed
+        Instance or condition write is logged, reported and retried after a backoff; a failed
+        teardown raises agent.kube.errors.KubeError (the queue retries with backoff)."""
         state = self._states.get(key)
         if state is None:
             return None
@@ -419,13 +420,12 @@ class ConfigurationController:
         the first failure is raised at the end (KubeError: the queue retries the teardown)."""
         await self._stop_discovery(state)
         namespace = state.key[0]
-        failed: dict[str, str] = {}
         error: kube_errors.KubeError | None = None
         for name, instance in self._my_instances(state.key).items():
             try:
                 await self._leave(state.key, name, reason="configuration deleted")
             except kube_errors.KubeError as exc:
-                failed[name], error = exc.message or str(exc), error or exc
+                error = error or exc
                 logger.warning("could not leave Instance %s/%s: %s", namespace, name, exc)
                 continue
             cdi = (instance.get("spec") or {}).get("cdiName")
@@ -523,7 +523,8 @@ class ConfigurationController:
                 log.warning("could not write the %s condition: %s", conditions.CONDITION_TYPE, exc)
                 written_ok = False
             else:
-                if written is not None and state.obj is not None and _is_newer(written, state.obj):
+                if written is not None and state.obj is not None and compare_versions(
+                        resource_version(written), resource_version(state.obj)) != -1:
                     state.obj = written
         await self._announce(state, status, log)
         return written_ok
@@ -560,11 +561,3 @@ def _with_write_failures(status: DiscoveryStatus, namespace: str, failed: Mappin
         return DiscoveryStatus(False, WRITE_FAILED_REASON, text)
     return DiscoveryStatus(False, status.reason, f"{status.message} (and {text})")
 
-
-def _is_newer(written: Obj, observed: Obj) -> bool:
-    """False only when both resourceVersions are integers and `written` is not the greater one."""
-    new = (written.get("metadata") or {}).get("resourceVersion")
-    old = (observed.get("metadata") or {}).get("resourceVersion")
-    if isinstance(new, str) and isinstance(old, str) and new.isdecimal() and old.isdecimal():
-        return int(new) > int(old)
-    return True

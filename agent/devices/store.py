@@ -2,9 +2,10 @@
 
 Akri's `DeviceManager` (agent/src/device_manager/): discovery records each device under its
 Instance's namespace and CDI name (`akri.sh/<configuration>=<hash>`, Instance `spec.cdiName`)
-together with the Configuration's brokerProperties; the namespace is part of the key because the
-CDI name has none, and Configurations of the same name in two namespaces are different devices; the device plugin for that Instance reads it to build the
-`ContainerAllocateResponse` (env = device properties then brokerProperties, device nodes, mounts).
+together with the Configuration's brokerProperties; the device plugin for that Instance reads it
+to build the `ContainerAllocateResponse` (env = device properties then brokerProperties, device
+nodes, mounts). The namespace is part of the key because the CDI name has none: Configurations of
+the same name in two namespaces have different devices.
 Nothing is persisted: after an agent restart a device is known again once discovery reports it.
 """
 

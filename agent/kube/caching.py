@@ -18,7 +18,7 @@ from typing import Any
 
 from agent.kube.watching import DELETED, LISTED, WatchEvent, object_key
 
-__all__ = ["ObjectCache", "Listener"]
+__all__ = ["ObjectCache", "Listener", "resource_version", "compare_versions"]
 
 Obj = dict[str, Any]
 Listener = Callable[[WatchEvent], None]
@@ -57,21 +57,21 @@ class ObjectCache:
         """
         key = object_key(obj)
         cached = self._objects.get(key)
-        if cached is None or _is_newer(_version(obj), _version(cached)):
+        if cached is None or compare_versions(resource_version(obj), resource_version(cached)) == 1:
             self._objects[key] = obj
 
-    def forget(self, namespace: str, name: str, resource_version: str | None) -> None:
+    def forget(self, namespace: str, name: str, deleted: str | None) -> None:
         """Drop an object just deleted (no listener call) if the cached one is that version or older.
 
-        resource_version: `metadata.resourceVersion` of the object the delete removed (None: not
-        known, the cache is left to the watch). A cached object with a greater integer version (or,
-        when not comparable, a different one) was written after the delete and is kept.
+        deleted: `metadata.resourceVersion` of the object the delete removed (None: not known, the
+        cache is left to the watch). A cached object with a greater integer version (or, when not
+        comparable, a different one) was written after the delete and is kept.
         """
         cached = self._objects.get((namespace, name))
-        if cached is None or resource_version is None:
+        if cached is None or deleted is None:
             return
-        version = _version(cached)
-        if version == resource_version or _is_newer(resource_version, version):
+        cached_version = resource_version(cached)
+        if cached_version == deleted or compare_versions(cached_version, deleted) == -1:
             self._objects.pop((namespace, name), None)
 
     def get(self, namespace: str, name: str) -> Obj | None:
@@ -95,13 +95,16 @@ class ObjectCache:
         return unsubscribe
 
 
-def _version(obj: Obj) -> str | None:
+def resource_version(obj: Obj) -> str | None:
+    """`metadata.resourceVersion` of an object (None when absent or not a string)."""
     version = (obj.get("metadata") or {}).get("resourceVersion")
     return version if isinstance(version, str) else None
 
 
-def _is_newer(candidate: str | None, than: str | None) -> bool:
-    """True only when both versions are decimal integers and `candidate` is the greater one."""
-    if candidate is None or than is None or not (candidate.isdecimal() and than.isdecimal()):
-        return False
-    return int(candidate) > int(than)
+def compare_versions(left: str | None, right: str | None) -> int | None:
+    """-1, 0 or 1 as resourceVersion `left` is older than, the same as or newer than `right`, when
+    both are decimal integers (etcd's revisions, as the API server and our emulator hand them
+    out); None when either is absent or not an integer: Kubernetes calls them opaque."""
+    if left is None or right is None or not (left.isdecimal() and right.isdecimal()):
+        return None
+    return (int(left) > int(right)) - (int(left) < int(right))

@@ -12,9 +12,9 @@ Allocate of a virtual device that stands for a free slot of Instance X claims X'
 as `C:<vdev>:<node>`; a virtual device this node already holds is granted again (the kubelet
 calls Allocate per container, and may hand it to a new pod); either way the slot is stamped
 for the reclaimer (`InstancePlugin.claim_for_configuration`). A virtual device whose Instance's
-device record is missing is refused with UNAVAILABLE before anything is claimed. Each container request gets one ContainerAllocateResponse with the
-merged edits of its devices (quirk #5 fixed). Allocates of one Configuration are serialised, so a
-virtual device is never claimed twice.
+device record is missing is refused with UNAVAILABLE before anything is claimed. Each container
+request gets one ContainerAllocateResponse with the merged edits of its devices (quirk #5 fixed).
+Allocates of one Configuration are serialised, so a virtual device is never claimed twice.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ class InstancePlugin(DevicePlugin):
         return self._device_known
 
     def _record(self) -> DeviceRecord | None:
-        return self._devices.get(self._instance.cdi_name)
+        return self._devices.get(self._instance.cdi_name, namespace=self.namespace)
 
     def _device_list(self) -> DeviceList:
         devices = self._table.devices(self._node)

@@ -20,10 +20,11 @@ discoveryDetails (YAML): `ipAddresses`, `macAddresses`, `scopes`, `uuids` (Filte
 `discoveryTimeoutSeconds` (number > 0, default 1) and our addition `directedProbes`
 (`["host-or-ipv4[:port]"]`, port default 3702) for cameras multicast cannot reach.
 
-httpx and lxml (about 10 MiB resident) are imported by the first `discover()` call (with
-`_onvif_soap`), not with this module, so an agent without ONVIF Configurations never loads them
+The SOAP stack (zeep over httpx and lxml, with the ONVIF device WSDL of onvif-zeep-async: about
+29 MiB resident once the WSDL is parsed) is imported by the first `discover()` call (with
+`_onvif_soap`), not with this module, so an agent without ONVIF Configurations never loads it
 (the agent's memory limit is 79 MiB: akri-contract.md §6, DESIGN.md); `agent.discovery.embedded`
-checks that they are installed (REQUIRED_PACKAGES) before it builds the handler.
+checks that it is installed (REQUIRED_PACKAGES) before it builds the handler.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_PACKAGES = ("httpx", "lxml")
+REQUIRED_PACKAGES = ("httpx", "lxml", "zeep", "onvif")
 """Imported lazily by `discover()`; `agent.discovery.embedded` checks they are installed."""
 
 ONVIF_DEVICE_SERVICE_URL = "ONVIF_DEVICE_SERVICE_URL"
@@ -277,37 +278,34 @@ class OnvifDiscoveryHandler(DiscoveryHandler):
         """
         config = parse_details(details)
         credentials = CredentialStore.from_properties(properties)
-        import httpx  # lazily: see the module docstring
+        from agent.discovery.handlers import _onvif_soap  # lazily: see the module docstring
 
-        from agent.discovery.handlers._onvif_soap import OnvifSoapClient
-
+        soap = await _onvif_soap.shared_client(self._settings.http_timeout_seconds)
         logger.info("ONVIF discovery started (%d directed probe target(s), %d credential(s))",
                     len(config.directed_probes), len(credentials))
         accepted: dict[str, tuple[str, Device]] = {}  # serviceUrl → (uuid, Device)
         last_sent: list[Device] | None = None
-        async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as http:
-            soap = OnvifSoapClient(http, timeout_seconds=self._settings.http_timeout_seconds)
-            while True:
-                candidates = await self._candidates(config)
-                urls = list(candidates)
-                answers = await asyncio.gather(*(soap.is_responding(url) for url in urls))
-                responsive = {url: candidates[url] for url, ok in zip(urls, answers, strict=True) if ok}
-                for url in sorted(set(candidates) - set(responsive)):
-                    logger.debug("Camera at %s does not answer GetSystemDateAndTime", url)
-                accepted = {url: kept for url, kept in accepted.items() if responsive.get(url) == kept[0]}
-                pending = [(url, uuid) for url, uuid in responsive.items() if url not in accepted]
-                admitted = await asyncio.gather(
-                    *(self._admit(soap, config, credentials, url, uuid) for url, uuid in pending)
-                )
-                for (url, uuid), device in zip(pending, admitted, strict=True):
-                    if device is not None:
-                        accepted[url] = (uuid, device)
-                devices = sorted((device for _, device in accepted.values()), key=lambda d: d.id)
-                if devices != last_sent:
-                    logger.info("ONVIF cameras changed: %d camera(s)", len(devices))
-                    last_sent = devices
-                    yield list(devices)
-                await asyncio.sleep(self._settings.interval_seconds)
+        while True:
+            candidates = await self._candidates(config)
+            urls = list(candidates)
+            answers = await asyncio.gather(*(soap.is_responding(url) for url in urls))
+            responsive = {url: candidates[url] for url, ok in zip(urls, answers, strict=True) if ok}
+            for url in sorted(set(candidates) - set(responsive)):
+                logger.debug("Camera at %s does not answer GetSystemDateAndTime", url)
+            accepted = {url: kept for url, kept in accepted.items() if responsive.get(url) == kept[0]}
+            pending = [(url, uuid) for url, uuid in responsive.items() if url not in accepted]
+            admitted = await asyncio.gather(
+                *(self._admit(soap, config, credentials, url, uuid) for url, uuid in pending)
+            )
+            for (url, uuid), device in zip(pending, admitted, strict=True):
+                if device is not None:
+                    accepted[url] = (uuid, device)
+            devices = sorted((device for _, device in accepted.values()), key=lambda d: d.id)
+            if devices != last_sent:
+                logger.info("ONVIF cameras changed: %d camera(s)", len(devices))
+                last_sent = devices
+                yield list(devices)
+            await asyncio.sleep(self._settings.interval_seconds)
 
 
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:

@@ -67,7 +67,8 @@ async def test_handler_crash_reregistration_and_agent_restart(api: Api, agents: 
     registered.clear()
     agent = await agents.start(node, [], directory=short_dir, shared_grace=0.2, settle=2.0)
     await asyncio.wait_for(registered.wait(), 10)
-    await eventually(lambda: _has_device(agent, second["spec"]["cdiName"]), message="rediscovered after restart")
+    await eventually(lambda: _has_device(agent, api.namespace, second["spec"]["cdiName"]),
+                     message="rediscovered after restart")
     (third,) = (await api.instances("ext")).values()
     assert third["metadata"]["uid"] == second["metadata"]["uid"]
     assert third["metadata"]["resourceVersion"] == second["metadata"]["resourceVersion"]
@@ -94,8 +95,8 @@ async def test_idle_handler_reregisters_after_agent_restart(api: Api, agents: Ag
     await asyncio.gather(served, return_exceptions=True)
 
 
-async def _has_device(agent: object, cdi_name: str) -> bool:
-    return agent.devices.get(cdi_name) is not None  # type: ignore[attr-defined]
+async def _has_device(agent: object, namespace: str, cdi_name: str) -> bool:
+    return agent.devices.get(cdi_name, namespace=namespace) is not None  # type: ignore[attr-defined]
 
 
 async def test_any_number_of_endpoints_per_handler_name(api: Api, agents: AgentRunner, short_dir: str) -> None:

@@ -34,7 +34,7 @@ async def test_instances_appear_and_vanish_with_devices(api: Api, agents: AgentR
     usb = await eventually(lambda: _count(api, "usb", 1), message="one local Instance")
     assert list(usb) == [naming.instance_name("usb", "usb-1", shared=False, node=node)]
     assert usb[list(usb)[0]]["spec"]["shared"] is False
-    assert agent.devices.get(instance["spec"]["cdiName"]).device.id == "cam-1"
+    assert agent.devices.get(instance["spec"]["cdiName"], namespace=api.namespace).device.id == "cam-1"
     metrics = agent.metrics.render().decode()
     assert 'akri_instance_count{configuration="cams",is_shared="true"} 2.0' in metrics
     assert 'akri_discovery_response_result{discovery_handler_name="sharedctl",result="Success"}' in metrics
@@ -43,7 +43,7 @@ async def test_instances_appear_and_vanish_with_devices(api: Api, agents: AgentR
     local.set()
     await eventually(lambda: _count(api, "cams", 1), message="cam-1 gone after its grace period")
     await eventually(lambda: _none(api, "usb"), message="local device gone at once")
-    assert agent.devices.get(instance["spec"]["cdiName"]) is None
+    assert agent.devices.get(instance["spec"]["cdiName"], namespace=api.namespace) is None
 
 
 async def test_device_back_within_grace_changes_nothing(api: Api, agents: AgentRunner) -> None:
@@ -112,7 +112,7 @@ async def test_configuration_edits_and_deletion(api: Api, agents: AgentRunner) -
     assert spec["deviceUsage"] == {f"{name}-0": "some-node"}
     assert (await api.instances("edit"))[name]["metadata"]["uid"] == instance["metadata"]["uid"]
     assert handler.calls == ["first"]
-    assert dict(agent.devices.get(spec["cdiName"]).broker_properties) == {"A": "2", "B": "3"}
+    assert dict(agent.devices.get(spec["cdiName"], namespace=api.namespace).broker_properties) == {"A": "2", "B": "3"}
 
     await api.patch_configuration("edit", {"spec": {"discoveryHandler": {"discoveryDetails": "second"}}})
 

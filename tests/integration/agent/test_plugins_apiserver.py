@@ -76,7 +76,7 @@ class Cluster:
         await kubelet.start()
         devices = DeviceStore()
         devices.put(f"akri.sh/{CFG}=8120fe", DeviceRecord(Device("foo0", {"DEBUG_ECHO_DESCRIPTION": "foo0"}),
-                                                          {"RESOLUTION_WIDTH": "800"}))
+                                                          {"RESOLUTION_WIDTH": "800"}), namespace=self.namespace)
         kube = KubeClient.from_kubeconfig(self.kubeconfig)
         manager = PluginManager(kube=kube, devices=devices, node=name, settings=settings)
         task = asyncio.create_task(manager.run(), name=f"plugins-{name}")

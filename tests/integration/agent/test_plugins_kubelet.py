@@ -14,7 +14,7 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -24,6 +24,8 @@ from agent.devices.store import DeviceRecord, DeviceStore
 from agent.discovery.handler import Device, DeviceSpec
 from agent.plugins import PluginManager, PluginSettings
 from agent.plugins._pb import pluginapi_pb2 as pb
+from agent.plugins.plugin import DeviceList, DevicePlugin, PublishedDevices
+from agent.plugins.serving import PluginServer
 from tests.fakes.fake_kubelet import FakeKubelet, MemoryInstances, instance_object
 
 CFG = "akri-debug-echo-foo"
@@ -81,10 +83,13 @@ def make_node(name: str, **overrides: float) -> Node:
                                                       {"RESOLUTION_WIDTH": "800"}))
     devices.put(f"akri.sh/{CFG}=a19705", DeviceRecord(Device("foo1", {"DEBUG_ECHO_DESCRIPTION": "foo1"}),
                                                       {"RESOLUTION_WIDTH": "800"}))
-    devices.put(f"akri.sh/{UDEV_CFG}=0b1c2d", DeviceRecord(Device(
-        "/devices/virtual/mem/null", {"UDEV_DEVNODE": "/dev/null", "UDEV_DEVPATH": "/devices/virtual/mem/null"},
-        device_specs=(DeviceSpec("/dev/null", "/dev/null", "rwm"),))))
+    devices.put(f"akri.sh/{UDEV_CFG}=0b1c2d", UDEV_NULL)
     return Node(name, root, kubelet, settings, devices)
+
+
+UDEV_NULL = DeviceRecord(Device(
+    "/devices/virtual/mem/null", {"UDEV_DEVNODE": "/dev/null", "UDEV_DEVPATH": "/devices/virtual/mem/null"},
+    device_specs=(DeviceSpec("/dev/null", "/dev/null", "rwm"),)))
 
 
 @pytest.fixture
@@ -443,3 +448,102 @@ async def test_sockets_left_by_a_killed_agent_are_removed_at_start(nodes: list[N
         assert {"other-vendor.sock", "gpu-plugin-1700000001.sock", "notes-1700000002.sock"} <= names
     finally:
         live.close()
+
+
+# -- review fixes: device not yet discovered, reclaim vs. Allocate, socket names ------------------------------
+
+
+async def test_after_reboot_slots_are_unhealthy_until_discovery_reports_the_device(nodes: list[Node]) -> None:
+    """The Instance lists this node before discovery re-reported `/dev/null` into the device store:
+    nothing may be admitted (a udev broker would run without its device node forever)."""
+    store = MemoryInstances()
+    store.put(instance_object(U, configuration=UDEV_CFG, nodes=["node-a"], shared=False))
+    node = make_node("node-a")
+    nodes.append(node)
+    node.devices = DeviceStore()  # rebooted: discovery has reported nothing yet
+    await node.kubelet.start()
+    await node.start(store)
+    k, res, cfg_res = node.kubelet, f"akri.sh/{U}", f"akri.sh/{UDEV_CFG}"
+    await k.wait_for(lambda: res in k.devices and cfg_res in k.devices)
+    assert k.devices[res] == {f"{U}-0": "Unhealthy"} and k.devices[cfg_res] == {}
+    for resource, device_id in ((res, f"{U}-0"), (cfg_res, f"{UDEV_CFG}-0")):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await k.allocate(resource, [[device_id]])
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        details = info.value.details() or ""
+        assert device_id in details and f"akri.sh/{UDEV_CFG}=0b1c2d" in details
+    assert usage_of(store, U) == {}
+    node.devices.put(f"akri.sh/{UDEV_CFG}=0b1c2d", UDEV_NULL)  # discovery re-reports the device
+    await k.wait_for(lambda: k.devices[res] == {f"{U}-0": "Healthy"}
+                     and k.devices[cfg_res] == {f"{UDEV_CFG}-0": "Healthy"})
+    response = (await k.allocate(res, [[f"{U}-0"]])).container_responses[0]
+    assert [(d.container_path, d.host_path) for d in response.devices] == [("/dev/null", "/dev/null")]
+    assert usage_of(store, U) == {f"{U}-0": "node-a"}
+
+
+async def test_reclaim_keeps_a_slot_the_kubelet_grants_while_the_list_is_in_flight(nodes: list[Node]) -> None:
+    """Reclaimer lists pod resources (the old broker is gone), the kubelet hands the stale slot to a
+    new pod, then the reclaimer would free it: the new pod would run on a slot shown as free."""
+    store = MemoryInstances()
+    debug_echo(store, usage={f"{A}-0": "node-a"})
+    node = make_node("node-a", grace=0.0)
+    nodes.append(node)
+    k, res = node.kubelet, f"akri.sh/{A}"
+    k.set_pod("old-broker", {res: [f"{A}-0"]})  # start-up reconciliation keeps the claim
+    await k.start()
+    await node.start(store)
+    await k.wait_for(lambda: k.devices.get(res) == {f"{A}-0": "Healthy", f"{A}-1": "Healthy"})
+
+    async def admit_new_pod() -> None:  # runs after List built its answer (without any pod)
+        await k.allocate(res, [[f"{A}-0"]])
+        k.set_pod("new-broker", {res: [f"{A}-0"]})
+
+    k.remove_pod("old-broker")
+    k.after_list = admit_new_pod
+    await k.wait_for(lambda: k.after_list is None)
+    calls = k.pod_resources_calls
+    await k.wait_for(lambda: k.pod_resources_calls >= calls + 3)  # that round finished, and more
+    assert usage_of(store) == {f"{A}-0": "node-a"}
+
+
+class StaticPlugin(DevicePlugin):
+    """A plugin with a fixed device list (enough to be served and registered)."""
+
+    def __init__(self, name: str, devices: DeviceList) -> None:
+        self.name = name
+        self.resource_name = f"akri.sh/{name}"
+        self.published = PublishedDevices(devices)
+
+    async def allocate(self, container_requests: Sequence[Sequence[str]]) -> list[pb.ContainerAllocateResponse]:
+        return [pb.ContainerAllocateResponse() for _ in container_requests]
+
+
+async def test_plugin_recreated_within_the_same_second_keeps_its_socket(nodes: list[Node]) -> None:
+    """An Instance deleted and re-created within one second: the old server stopping (which unlinks
+    its socket path) must not take the new server's socket with it."""
+    node = make_node("node-a")
+    nodes.append(node)
+    k, res = node.kubelet, f"akri.sh/{A}"
+    await k.start()
+    same_second = lambda: 1_700_000_000.5  # noqa: E731
+    old = PluginServer(StaticPlugin(A, ((f"{A}-0", "Healthy"),)), settings=node.settings, clock=same_second)
+    old_task = asyncio.create_task(old.run())
+    new_task: asyncio.Task[None] | None = None
+    try:
+        await k.wait_for(lambda: k.devices.get(res) == {f"{A}-0": "Healthy"})
+        new = PluginServer(StaticPlugin(A, ((f"{A}-0", "Unhealthy"),)), settings=node.settings, clock=same_second)
+        new_task = asyncio.create_task(new.run())
+        await k.wait_for(lambda: k.devices.get(res) == {f"{A}-0": "Unhealthy"})
+        old_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await old_task
+        assert new.socket_path is not None and os.path.basename(new.socket_path).startswith(f"{A}-1700000000")
+        assert os.path.exists(new.socket_path)
+        assert node.plugin_sockets() == [os.path.basename(new.socket_path)]
+        assert (await k.allocate(res, [[f"{A}-0"]])).container_responses  # still reachable
+    finally:
+        for task in (old_task, new_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -14,7 +14,9 @@ import pytest
 from agent.controllers.configurations import ConfigurationController, ConfigurationSettings
 from agent.devices.store import DeviceStore
 from agent.discovery import errors
+from agent.discovery.handler import Device
 from agent.discovery.registry import DiscoveryHandlerRegistry
+from agent.kube import errors as kube_errors
 from agent.kube.resources import CONFIGURATIONS, EVENTS, INSTANCES
 from agent.kube.watching import LISTED, WatchEvent
 from agent.metrics import AgentMetrics
@@ -335,7 +337,7 @@ async def test_invalid_details_reported_while_other_configurations_work(kube: Fa
     (condition,) = status["conditions"]
     assert condition["type"] == "DiscoveryFailed" and condition["status"] == "True"
     assert condition["reason"] == "InvalidDiscoveryDetails"
-    assert condition["message"] == "node node-a: descriptions: expected a list, got 'x'"
+    assert condition["message"] == "node node-a: InvalidDiscoveryDetails: descriptions: expected a list, got 'x'"
     (event,) = kube.all(EVENTS)
     assert event["reason"] == "InvalidDiscoveryDetails"
     assert event["involvedObject"]["name"] == "broken" and event["involvedObject"]["kind"] == "Configuration"
@@ -389,4 +391,195 @@ async def test_instances_of_a_vanished_configuration_are_left_after_listing(kube
     assert node.scheduled == [("default", "gone")]
     await node.reconcile(("default", "gone"))
     assert kube.stored(INSTANCES, "gone-123456")["spec"]["nodes"] == ["node-b"]
+    await node.close()
+
+
+async def test_nodes_seeing_different_properties_do_not_rewrite_each_other(kube: FakeKube, clock: Clock) -> None:
+    a, b = Node(kube, "node-a", clock), Node(kube, "node-b", clock)
+    ea, eb = a.endpoint(), b.endpoint()
+    stored = kube.put(CONFIGURATIONS, configuration())
+    for node in (a, b):
+        node.apply(stored)
+        node.listed()
+        await node.reconcile()
+    ea.feed.put_nowait([Device(id="cam", properties={"ID": "cam", "RSSI": "-40"})])
+    eb.feed.put_nowait([Device(id="cam", properties={"ID": "cam", "RSSI": "-70"})])
+    for _ in range(5):
+        await a.reconcile()
+        await b.reconcile()
+    assert len(kube.writes_of(INSTANCES)) == 2  # node-a creates, node-b joins; then nothing
+    (instance,) = instances(kube).values()
+    assert instance["spec"]["nodes"] == ["node-a", "node-b"]
+    assert instance["spec"]["brokerProperties"] == {"ID": "cam", "RSSI": "-40", "B": "1"}  # the creator's view
+    # each node still hands its own view of the device to its brokers
+    assert b.devices.get(instance["spec"]["cdiName"]).device.properties["RSSI"] == "-70"
+    # a Configuration edit is applied once, by whichever node gets there first
+    edited = copy.deepcopy(stored)
+    edited["spec"]["brokerProperties"] = {"B": "2"}
+    a.apply(edited, "MODIFIED")
+    b.apply(edited, "MODIFIED")
+    await b.reconcile()
+    await a.reconcile()
+    await b.reconcile()
+    assert len(kube.writes_of(INSTANCES)) == 3
+    assert instances(kube)[instance["metadata"]["name"]]["spec"]["brokerProperties"]["B"] == "2"
+    await a.close()
+    await b.close()
+
+
+async def test_leaving_frees_this_nodes_slots(kube: FakeKube, clock: Clock) -> None:
+    a, b = Node(kube, "node-a", clock), Node(kube, "node-b", clock, shared_grace=0)
+    ea, eb = a.endpoint(), b.endpoint()
+    stored = await start(a, kube)
+    b.apply(stored)
+    b.listed()
+    await b.reconcile()
+    ea.push("cam")
+    eb.push("cam")
+    await a.reconcile()
+    await b.reconcile()
+    (name,) = instances(kube)
+    live = kube.stored(INSTANCES, name)
+    live["spec"]["deviceUsage"] = {f"{name}-0": "node-b", f"{name}-1": "C:cfg-0:node-a"}  # device plugins' claims
+    await kube.replace(INSTANCES, live)
+    eb.push()
+    await b.reconcile()
+    spec = instances(kube)[name]["spec"]
+    assert spec["nodes"] == ["node-a"] and spec["deviceUsage"] == {f"{name}-1": "C:cfg-0:node-a"}
+    await a.close()
+    await b.close()
+
+
+def discovery_failed(kube: FakeKube) -> dict | None:
+    conditions = (kube.stored(CONFIGURATIONS, "cfg").get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c["type"] == "DiscoveryFailed"), None)
+
+
+async def test_one_nodes_recovery_does_not_hide_anothers_failure(kube: FakeKube, clock: Clock) -> None:
+    a, b = Node(kube, "node-a", clock, settle_seconds=5), Node(kube, "node-b", clock, settle_seconds=5)
+    ea = a.endpoint()  # node-b has no discovery handler yet
+    stored = kube.put(CONFIGURATIONS, configuration())
+    for node in (a, b):
+        node.apply(stored)
+        node.listed()
+        await node.reconcile()
+    ea.feed.put_nowait(errors.InvalidDiscoveryDetails("bad on a"))
+    clock.now += 6
+    for node in (a, b):
+        node.apply(kube.stored(CONFIGURATIONS, "cfg"), "MODIFIED")
+        await node.reconcile()
+    condition = discovery_failed(kube)
+    assert condition["reason"] == "MultipleFailures"
+    assert condition["message"] == ("node node-a: InvalidDiscoveryDetails: bad on a; "
+                                    "node node-b: NoDiscoveryHandler: " + condition["message"].split(
+                                        "node node-b: NoDiscoveryHandler: ")[1])
+    eb = b.endpoint()  # node-b recovers, node-a keeps failing
+    await settle()
+    eb.push("cam")
+    b.apply(kube.stored(CONFIGURATIONS, "cfg"), "MODIFIED")
+    await b.reconcile()
+    condition = discovery_failed(kube)
+    assert (condition["status"], condition["reason"]) == ("True", "InvalidDiscoveryDetails")
+    assert condition["message"] == "node node-a: InvalidDiscoveryDetails: bad on a"
+    writes = len(kube.writes)
+    a.apply(kube.stored(CONFIGURATIONS, "cfg"), "MODIFIED")
+    await a.reconcile()  # node-a's entry is still there: nothing to write
+    assert len(kube.writes) == writes
+    await a.close()
+    await b.close()
+
+
+async def test_a_wiped_report_is_written_again_on_the_next_event(kube: FakeKube, clock: Clock) -> None:
+    node = Node(kube, "node-a", clock)
+    endpoint = node.endpoint()
+    await start(node, kube)
+    endpoint.feed.put_nowait(errors.InvalidDiscoveryDetails("descriptions: expected a list"))
+    await node.reconcile()
+    assert discovery_failed(kube)["status"] == "True"
+    node.apply(kube.stored(CONFIGURATIONS, "cfg"), "MODIFIED")  # the event of our own write
+    node.scheduled.clear()
+    # Metacontroller replaces the status from a snapshot taken before the report
+    live = kube.stored(CONFIGURATIONS, "cfg")
+    await kube.patch(CONFIGURATIONS, "cfg", {"metadata": {"resourceVersion": live["metadata"]["resourceVersion"]},
+                                             "status": {"conditions": [{"type": "InstancesDiscovered",
+                                                                        "status": "False"}]}},
+                     "default", subresource="status")
+    wiped = kube.stored(CONFIGURATIONS, "cfg")
+    assert discovery_failed(kube) is None
+    node.apply(wiped, "MODIFIED")
+    assert node.scheduled == [KEY]  # a status-only event, but it no longer shows this node's failure
+    await node.reconcile()
+    assert discovery_failed(kube)["message"] == "node node-a: InvalidDiscoveryDetails: descriptions: expected a list"
+    assert [c["type"] for c in kube.stored(CONFIGURATIONS, "cfg")["status"]["conditions"]] == [
+        "InstancesDiscovered", "DiscoveryFailed"]
+    assert len(kube.all(EVENTS)) == 1  # re-asserting is not a new failure
+    # the event of that write shows the report: nothing scheduled, and a pass writes nothing
+    node.scheduled.clear()
+    node.apply(kube.stored(CONFIGURATIONS, "cfg"), "MODIFIED")
+    assert node.scheduled == []
+    writes = len(kube.writes)
+    await node.reconcile()
+    assert len(kube.writes) == writes
+    await node.close()
+
+
+async def test_a_stale_report_of_this_node_is_removed(kube: FakeKube, clock: Clock) -> None:
+    stale = configuration()
+    stale["status"] = {"conditions": [{"type": "DiscoveryFailed", "status": "True", "reason": "UnsolvableProperty",
+                                       "message": "node node-a: UnsolvableProperty: gone; "
+                                                  "node node-b: UnsolvableProperty: still"}]}
+    node = Node(kube, "node-a", clock)
+    endpoint = node.endpoint()
+    await start(node, kube, stale)  # e.g. written before this agent restarted
+    endpoint.push("cam")
+    await node.reconcile()
+    assert discovery_failed(kube)["message"] == "node node-b: UnsolvableProperty: still"
+    await node.close()
+
+
+async def test_a_failed_instance_write_does_not_stop_the_others(kube: FakeKube, clock: Clock) -> None:
+    node = Node(kube, "node-a", clock)
+    endpoint = node.endpoint()
+    await start(node, kube)
+    kube.fail_next.append(("create", kube_errors.Invalid(422, "Invalid", "metadata.labels: Invalid value")))
+    endpoint.push("foo0", "foo1")
+    wake = await node.reconcile()
+    assert len(instances(kube)) == 1  # the second device was still written
+    condition = discovery_failed(kube)
+    assert (condition["status"], condition["reason"]) == ("True", "InstanceWriteFailed")
+    assert condition["message"] == ("node node-a: InstanceWriteFailed: could not write Instance default/cfg-8120fe: "
+                                    "metadata.labels: Invalid value")
+    (event,) = kube.all(EVENTS)
+    assert event["reason"] == "InstanceWriteFailed"
+    assert wake == pytest.approx(1.0)  # retried after a backoff
+    await node.reconcile()
+    assert len(instances(kube)) == 2
+    assert discovery_failed(kube)["status"] == "False"
+    await node.close()
+
+
+async def test_same_named_configurations_in_two_namespaces_keep_their_devices(kube: FakeKube, clock: Clock) -> None:
+    node = Node(kube, "node-a", clock)
+    first, second = node.endpoint("one"), node.endpoint("two")
+    one = kube.put(CONFIGURATIONS, configuration(handler="one", broker={"WHERE": "default"}))
+    other = configuration(handler="two", broker={"WHERE": "other"})
+    other["metadata"]["namespace"] = "other"
+    two = kube.put(CONFIGURATIONS, other)
+    node.apply(one)
+    node.apply(two)
+    node.listed()
+    await node.reconcile(("default", "cfg"))
+    await node.reconcile(("other", "cfg"))
+    first.push("cam")
+    second.push("cam")
+    await node.reconcile(("default", "cfg"))
+    await node.reconcile(("other", "cfg"))
+    assert sorted(i["metadata"]["namespace"] for i in kube.all(INSTANCES)) == ["default", "other"]
+    cdi = next(iter(instances(kube).values()))["spec"]["cdiName"]
+    assert dict(node.devices.get(cdi, namespace="default").broker_properties) == {"WHERE": "default"}
+    assert dict(node.devices.get(cdi, namespace="other").broker_properties) == {"WHERE": "other"}
+    node.apply(two, "DELETED")
+    await node.reconcile(("other", "cfg"))
+    assert node.devices.get(cdi, namespace="other") is None
+    assert node.devices.get(cdi, namespace="default") is not None
     await node.close()

@@ -12,7 +12,7 @@ import pytest
 
 from agent.discovery import embedded
 
-HEAVY = ("asyncua", "zeep", "lxml", "httpx")
+HEAVY = ("asyncua", "zeep", "lxml", "httpx", "onvif")
 PROBE = """
 import json, sys
 import agent.discovery.handlers.onvif, agent.discovery.handlers.opcua
@@ -32,7 +32,7 @@ def test_the_lazy_libraries_are_declared() -> None:
     assert embedded.handler_class("onvif").__module__ == "agent.discovery.handlers.onvif"
     from agent.discovery.handlers import onvif, opcua
 
-    assert (onvif.REQUIRED_PACKAGES, opcua.REQUIRED_PACKAGES) == (("httpx", "lxml"), ("asyncua",))
+    assert (onvif.REQUIRED_PACKAGES, opcua.REQUIRED_PACKAGES) == (("httpx", "lxml", "zeep", "onvif"), ("asyncua",))
 
 
 def test_a_handler_whose_library_is_missing_is_skipped(monkeypatch: pytest.MonkeyPatch,

@@ -1,14 +1,19 @@
-"""ONVIF handler building blocks as pure functions: UsernameToken, envelopes, ProbeMatch parsing,
-credentials, discoveryDetails (akri-contract.md §5.4). No sockets, threads or sleeps.
+"""ONVIF handler building blocks: UsernameToken, SOAP requests and replies (zeep, HTTP through an
+httpx MockTransport), ProbeMatch parsing, credentials, discoveryDetails (akri-contract.md §5.4).
+No sockets or threads.
 
-(Pure tests; they live here because this folder holds the ONVIF handler's tests.)
+(They live here because this folder holds the ONVIF handler's tests.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
 import json
+from datetime import datetime, timezone
 
+import httpx
 import pytest
 from lxml import etree
 
@@ -16,12 +21,11 @@ from agent.discovery.errors import InvalidDiscoveryDetails
 from agent.discovery.handlers import onvif
 from agent.discovery.handlers._onvif_credentials import Credential, CredentialStore
 from agent.discovery.handlers._onvif_soap import (
-    BASE64_BINARY_TYPE,
-    PASSWORD_DIGEST_TYPE,
-    build_request,
-    make_username_token,
-    parse_network_interfaces,
-    password_digest,
+    DEVICE_BINDING,
+    OnvifCallError,
+    OnvifSoapClient,
+    device_document,
+    security_header,
 )
 from agent.discovery.handlers._onvif_wsdiscovery import (
     DatagramRejected,
@@ -43,79 +47,211 @@ WSD = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 TDS = "http://www.onvif.org/ver10/device/wsdl"
+PASSWORD_DIGEST_TYPE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
+BASE64_BINARY_TYPE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 MESSAGE_ID = "uuid:7b1d26aa-b02e-4ad2-8aab-4c928298ee0c"
 
 
-# --- UsernameToken (username_token.rs) ----------------------------------------------------------
+# --- UsernameToken (username_token.rs) through zeep's UsernameToken ------------------------------
+
+CONTRACT_CREATED = "2000-01-01T12:34:56:789Z"
+
+
+class ContractCreated(datetime):
+    """An instant that zeep renders as the contract's `Created` text. zeep takes `created` only as a
+    datetime, drops sub-seconds and formats it with isoformat(); the contract's text (a colon
+    before the milliseconds, from Akri's username_token.rs test) is no isoformat() output."""
+
+    def isoformat(self, *args: object, **kwargs: object) -> str:
+        return CONTRACT_CREATED
+
+
+def digest(nonce: str, created: str, password: str) -> str:
+    """The contract's formula: base64(SHA1(nonce + created + password)) over the raw nonce text."""
+    return base64.b64encode(hashlib.sha1(f"{nonce}{created}{password}".encode()).digest()).decode()  # noqa: S324
+
+
+def offline_client(handler: object = None, *, timeout_seconds: float = 5.0) -> OnvifSoapClient:
+    """A SOAP client whose HTTP goes to `handler` (httpx MockTransport: no sockets)."""
+    transport = httpx.MockTransport(handler or (lambda request: httpx.Response(500)))  # type: ignore[arg-type]
+    return OnvifSoapClient(httpx.AsyncClient(transport=transport), timeout_seconds=timeout_seconds)
+
+
+def token_of(request: bytes) -> dict[str, str | None]:
+    envelope = etree.fromstring(request)
+    security = envelope.find(f"{{{SOAP}}}Header/{{{WSSE}}}Security")
+    assert security is not None and security.get(f"{{{SOAP}}}mustUnderstand") == "1"
+    token = security.find(f"{{{WSSE}}}UsernameToken")
+    password, nonce = token.find(f"{{{WSSE}}}Password"), token.find(f"{{{WSSE}}}Nonce")
+    assert (password.get("Type"), nonce.get("EncodingType")) == (PASSWORD_DIGEST_TYPE, BASE64_BINARY_TYPE)
+    return {"username": token.findtext(f"{{{WSSE}}}Username"), "digest": password.text, "nonce": nonce.text,
+            "created": token.findtext(f"{{{WSU}}}Created")}
+
 
 def test_password_digest_contract_vector() -> None:
-    assert password_digest("nonce", "2000-01-01T12:34:56:789Z", "1234567") == "AGsoQQ+qNJu6Ha7h/QAPoQvYcV0="
+    assert digest("nonce", CONTRACT_CREATED, "1234567") == "AGsoQQ+qNJu6Ha7h/QAPoQvYcV0="
 
 
-def test_username_token_contract_vector() -> None:
-    token = make_username_token(Credential("abcdefe", "1234567"), nonce="nonce", created="2000-01-01T12:34:56:789Z")
-    assert (token.username, token.nonce, token.digest, token.created) == (
-        "abcdefe", "bm9uY2U=", "AGsoQQ+qNJu6Ha7h/QAPoQvYcV0=", "2000-01-01T12:34:56:789Z")
+def test_zeep_username_token_reproduces_the_contract_vector() -> None:
+    security = security_header(Credential("abcdefe", "1234567"), nonce="nonce",
+                               created=ContractCreated(2000, 1, 1, 12, 34, 56, 789000, tzinfo=timezone.utc))
+    request = offline_client().build_request("GetNetworkInterfaces", security)
+
+    assert token_of(request) == {"username": "abcdefe", "digest": "AGsoQQ+qNJu6Ha7h/QAPoQvYcV0=",
+                                 "nonce": "bm9uY2U=", "created": CONTRACT_CREATED}
+    body = etree.fromstring(request).find(f"{{{SOAP}}}Body")
+    assert [child.tag for child in body] == [f"{{{TDS}}}GetNetworkInterfaces"]
 
 
-def test_username_token_defaults_are_fresh_uuid_nonce_and_rfc3339_millis() -> None:
-    first = make_username_token(Credential("user", "pw"))
-    second = make_username_token(Credential("user", "pw"))
-    assert first.nonce != second.nonce
-    raw_nonce = base64.b64decode(first.nonce).decode()
+def test_zeep_sends_created_in_whole_utc_seconds() -> None:
+    security = security_header(Credential("abcdefe", "1234567"), nonce="nonce",
+                               created=datetime(2000, 1, 1, 12, 34, 56, 789000, tzinfo=timezone.utc))
+    token = token_of(offline_client().build_request("GetNetworkInterfaces", security))
+    assert token["created"] == "2000-01-01T12:34:56Z"
+    assert token["digest"] == digest("nonce", "2000-01-01T12:34:56Z", "1234567") == "UJew0g7Uz2lnpJ0ZOb8RTDZIxgc="
+
+
+def test_default_nonce_is_a_fresh_uuid_and_created_is_now() -> None:
+    client = offline_client()
+    first, second = (token_of(client.build_request("GetNetworkInterfaces", security_header(Credential("user", "pw"))))
+                     for _ in range(2))
+    assert first["nonce"] != second["nonce"]
+    raw_nonce = base64.b64decode(first["nonce"]).decode()
     assert len(raw_nonce) == 36 and raw_nonce.count("-") == 4
-    assert first.created.endswith("Z") and len(first.created) == len("2000-01-01T12:34:56.789Z")
-    assert first.digest == password_digest(raw_nonce, first.created, "pw")
+    assert first["created"].endswith("Z") and datetime.fromisoformat(first["created"]).tzinfo == timezone.utc
+    assert first["digest"] == digest(raw_nonce, first["created"], "pw")
 
 
 def test_missing_password_digests_as_empty() -> None:
-    token = make_username_token(Credential("user", None), nonce="n", created="c")
-    assert token.digest == password_digest("n", "c", "")
+    security = security_header(Credential("user", None), nonce="n",
+                               created=datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc))
+    token = token_of(offline_client().build_request("GetNetworkInterfaces", security))
+    assert token["digest"] == digest("n", "2024-05-01T10:00:00Z", "")
 
 
 def test_secrets_are_redacted_in_reprs() -> None:
     credential = Credential("admin", "hunter2")
-    token = make_username_token(credential)
     store = CredentialStore({"default": credential})
-    for text in (repr(credential), repr(token), repr(store), str(credential)):
-        assert "admin" not in text and "hunter2" not in text and token.digest not in text
+    for text in (repr(credential), repr(security_header(credential)), repr(store), str(credential)):
+        assert "admin" not in text and "hunter2" not in text
 
 
-# --- SOAP envelopes --------------------------------------------------------------------------
-
-def test_authenticated_request_envelope() -> None:
-    token = make_username_token(Credential("abcdefe", "1234567"), nonce="nonce", created="2000-01-01T12:34:56:789Z")
-    envelope = etree.fromstring(build_request("GetNetworkInterfaces", token))
-
-    security = envelope.find(f"{{{SOAP}}}Header/{{{WSSE}}}Security")
-    assert security is not None and security.get(f"{{{SOAP}}}mustUnderstand") == "1"
-    username_token = security.find(f"{{{WSSE}}}UsernameToken")
-    assert username_token.findtext(f"{{{WSSE}}}Username") == "abcdefe"
-    password = username_token.find(f"{{{WSSE}}}Password")
-    assert (password.get("Type"), password.text) == (PASSWORD_DIGEST_TYPE, "AGsoQQ+qNJu6Ha7h/QAPoQvYcV0=")
-    nonce = username_token.find(f"{{{WSSE}}}Nonce")
-    assert (nonce.get("EncodingType"), nonce.text) == (BASE64_BINARY_TYPE, "bm9uY2U=")
-    assert username_token.findtext(f"{{{WSU}}}Created") == "2000-01-01T12:34:56:789Z"
-    assert [child.tag for child in envelope.find(f"{{{SOAP}}}Body")] == [f"{{{TDS}}}GetNetworkInterfaces"]
-
+# --- SOAP requests and replies (zeep, the ONVIF device WSDL; HTTP through httpx MockTransport) -----
 
 def test_unauthenticated_request_has_no_security_header() -> None:
-    envelope = etree.fromstring(build_request("GetSystemDateAndTime"))
+    envelope = etree.fromstring(offline_client().build_request("GetSystemDateAndTime"))
+    assert envelope.tag == f"{{{SOAP}}}Envelope"
     assert envelope.find(f".//{{{WSSE}}}Security") is None
     assert [child.tag for child in envelope.find(f"{{{SOAP}}}Body")] == [f"{{{TDS}}}GetSystemDateAndTime"]
 
 
-def test_network_interfaces_take_the_first_ipv4_config_address_and_hw_address() -> None:
-    document = etree.fromstring(
-        b'<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl"'
-        b' xmlns:tt="http://www.onvif.org/ver10/schema"><e:Body><tds:GetNetworkInterfacesResponse>'
-        b'<tds:NetworkInterfaces token="eth0"><tt:Info><tt:HwAddress> 00:11:22:33:44:55 </tt:HwAddress></tt:Info>'
-        b"<tt:IPv4><tt:Config><tt:FromDHCP><tt:Address>10.0.0.7</tt:Address></tt:FromDHCP>"
-        b"<tt:Manual><tt:Address>10.0.0.8</tt:Address></tt:Manual></tt:Config></tt:IPv4></tds:NetworkInterfaces>"
-        b"</tds:GetNetworkInterfacesResponse></e:Body></e:Envelope>"
-    )
-    assert parse_network_interfaces(document) == ("10.0.0.7", "00:11:22:33:44:55")
-    assert parse_network_interfaces(etree.fromstring(b"<x/>")) == (None, None)
+def test_the_device_wsdl_is_parsed_once_per_process() -> None:
+    assert device_document() is device_document()
+    assert DEVICE_BINDING in device_document().bindings
+
+
+def soap_reply(body: str, status: int = 200) -> httpx.Response:
+    envelope = (f'<e:Envelope xmlns:e="{SOAP}" xmlns:tds="{TDS}" xmlns:tt="http://www.onvif.org/ver10/schema"'
+                f' xmlns:ter="http://www.onvif.org/ver10/error"><e:Body>{body}</e:Body></e:Envelope>')
+    return httpx.Response(status, content=envelope.encode(), headers={"Content-Type": "application/soap+xml"})
+
+
+def interface(token: str, mac: str | None, config: str | None) -> str:
+    info = f"<tt:Info><tt:HwAddress>{mac}</tt:HwAddress></tt:Info>" if mac is not None else ""
+    ipv4 = (f"<tt:IPv4><tt:Enabled>true</tt:Enabled><tt:Config>{config}<tt:DHCP>false</tt:DHCP></tt:Config></tt:IPv4>"
+            if config is not None else "")
+    return f'<tds:NetworkInterfaces token="{token}"><tt:Enabled>true</tt:Enabled>{info}{ipv4}</tds:NetworkInterfaces>'
+
+
+NETWORK_INTERFACES = (
+    "<tds:GetNetworkInterfacesResponse>"
+    + interface("wlan0", None, None)  # no Info, no IPv4: skipped for both values
+    + interface("eth0", " 00:11:22:33:44:55 ",
+                "<tt:Manual><tt:Address>10.0.0.8</tt:Address><tt:PrefixLength>24</tt:PrefixLength></tt:Manual>"
+                "<tt:FromDHCP><tt:Address>10.0.0.7</tt:Address><tt:PrefixLength>24</tt:PrefixLength></tt:FromDHCP>")
+    + interface("eth1", "66:77:88:99:AA:BB",
+                "<tt:FromDHCP><tt:Address>10.0.1.9</tt:Address><tt:PrefixLength>24</tt:PrefixLength></tt:FromDHCP>")
+    + "</tds:GetNetworkInterfacesResponse>"
+)
+
+
+async def test_network_interfaces_take_the_first_ipv4_config_address_and_hw_address() -> None:
+    requests: list[httpx.Request] = []
+
+    def camera(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return soap_reply(NETWORK_INTERFACES)
+
+    client = offline_client(camera)
+    assert await client.network_interfaces("http://camera.invalid/onvif", Credential("user", "pw")) == (
+        "10.0.0.8", "00:11:22:33:44:55")
+
+    [request] = requests
+    assert request.headers["Content-Type"] == (
+        'application/soap+xml; charset=utf-8; action="http://www.onvif.org/ver10/device/wsdl/GetNetworkInterfaces"')
+    token = token_of(request.content)
+    assert token["username"] == "user"
+    assert token["digest"] == digest(base64.b64decode(token["nonce"]).decode(), token["created"], "pw")
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("<tds:GetNetworkInterfacesResponse/>", (None, None)),
+        ("<tds:GetNetworkInterfacesResponse>" + interface("eth0", "AA:BB:CC:DD:EE:FF", "") +
+         "</tds:GetNetworkInterfacesResponse>", (None, "AA:BB:CC:DD:EE:FF")),
+        ("<tds:GetNetworkInterfacesResponse>" + interface("eth0", None,
+         "<tt:LinkLocal><tt:Address>169.254.0.5</tt:Address><tt:PrefixLength>16</tt:PrefixLength></tt:LinkLocal>")
+         + "</tds:GetNetworkInterfacesResponse>", ("169.254.0.5", None)),
+    ],
+    ids=["no-interfaces", "mac-only", "link-local-only"],
+)
+async def test_network_interfaces_without_some_values(reply: str, expected: tuple[str | None, str | None]) -> None:
+    client = offline_client(lambda request: soap_reply(reply))
+    assert await client.network_interfaces("http://camera.invalid/onvif", None) == expected
+
+
+NOT_AUTHORIZED = ("<e:Fault><e:Code><e:Value>e:Sender</e:Value><e:Subcode><e:Value>ter:NotAuthorized</e:Value>"
+                  "</e:Subcode></e:Code><e:Reason><e:Text>user camera-admin is not allowed</e:Text></e:Reason>"
+                  "</e:Fault>")
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (lambda request: soap_reply(NOT_AUTHORIZED, 400), "SOAP fault e:Sender (NotAuthorized)"),
+        (lambda request: httpx.Response(500), "HTTP 500, not a readable SOAP reply"),
+        (lambda request: httpx.Response(200, content=b"<not-xml camera-admin"), "HTTP 200, not a readable SOAP reply"),
+        (lambda request: httpx.Response(200, content=b"<html>camera-admin</html>"), "unreadable reply"),
+    ],
+    ids=["fault", "http-500", "not-xml", "not-soap"],
+)
+async def test_failed_calls_name_the_reason_but_no_reply_or_request_text(reply: object, reason: str) -> None:
+    client = offline_client(reply)
+    url = "http://camera.invalid/onvif"
+    with pytest.raises(OnvifCallError) as excinfo:
+        await client.network_interfaces(url, Credential("camera-admin", "s3cr3t"))
+    assert str(excinfo.value).startswith(f"GetNetworkInterfaces to {url}: {reason}")
+    assert "camera-admin" not in str(excinfo.value) and "s3cr3t" not in str(excinfo.value)
+    assert excinfo.value.__cause__ is None and excinfo.value.__suppress_context__
+    assert await client.is_responding(url) is False
+
+
+async def test_a_camera_that_never_answers_times_out() -> None:
+    async def silent(request: httpx.Request) -> httpx.Response:
+        await asyncio.Event().wait()  # never set
+        raise AssertionError("unreachable")
+
+    client = offline_client(silent, timeout_seconds=0.05)
+    assert await client.is_responding("http://camera.invalid/onvif") is False
+    with pytest.raises(OnvifCallError, match=r"GetNetworkInterfaces to http://camera.invalid/onvif: no answer within"):
+        await client.network_interfaces("http://camera.invalid/onvif", None)
+
+
+async def test_a_responsive_camera() -> None:
+    reply = "<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:DateTimeType>NTP</tt:DateTimeType>" \
+            "</tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>"
+    assert await offline_client(lambda request: soap_reply(reply)).is_responding("http://camera.invalid/onvif")
 
 
 # --- WS-Discovery ----------------------------------------------------------------------------
