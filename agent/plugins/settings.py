@@ -26,7 +26,7 @@ class PluginSettings:
 
     device_plugins_directory: str = "/var/lib/kubelet/device-plugins"
     """Env `KUBELET_DEVICE_PLUGINS_DIRECTORY`. Holds the kubelet's `kubelet.sock` and one socket
-    per device plugin (`<name>-<unixSeconds>.sock`)."""
+    per device plugin (`<name>-<unixSeconds>-<serial>.sock`)."""
 
     pod_resources_socket: str = "/var/lib/kubelet/pod-resources/kubelet.sock"
     """Env `KUBELET_POD_RESOURCES_SOCKET`. The kubelet's `v1.PodResourcesLister` socket."""
