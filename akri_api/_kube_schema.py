@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime
 import difflib
 import functools
-import importlib
 import logging
 import re
 from collections.abc import Mapping
@@ -30,7 +29,6 @@ from akri_api.errors import Problem
 
 logger = logging.getLogger(__name__)
 
-_MODELS_MODULE = "kubernetes.client.models"
 _LIST_TYPE = re.compile(r"^(?:List|list)\[(?P<item>.+)\]$")
 _DICT_TYPE = re.compile(r"^(?:Dict|dict)[\[(]str, (?P<value>.+)[\])]$")
 MAX_DEPTH = 64
@@ -69,7 +67,12 @@ class _Model:
 
 @functools.cache
 def _models_module() -> Any:
-    return importlib.import_module(_MODELS_MODULE)
+    """`kubernetes.client.models`, imported on first use (~0.8 s): only its OpenAPI model metadata
+    is read — no API client, no I/O. The one `kubernetes` import allowed in `akri_api`
+    (tests/unit/test_layering.py)."""
+    import kubernetes.client.models
+
+    return kubernetes.client.models
 
 
 @functools.cache
