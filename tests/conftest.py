@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import copy
-import glob
 import os
 import time
 import uuid
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 # gRPC C-core logs every GOAWAY on socket shutdown at INFO; keep test output readable.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
@@ -33,9 +31,6 @@ from kubernetes.client.exceptions import ApiException
 
 from akri_local.apiserver import ApiServer
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CRD_DIRECTORIES = (REPO_ROOT / "akri_api" / "crds", REPO_ROOT / "manifests" / "crds")
-FALLBACK_CRD_GLOB = "/work/shared/cases/akri/*-crd.yaml"
 CRD_ESTABLISHED_TIMEOUT_SECONDS = 30.0
 
 
@@ -103,36 +98,12 @@ def namespace(api_client: client.ApiClient) -> Iterator[str]:
                 raise
 
 
-def _crd_files() -> list[str]:
-    """The project's CRD manifests, or Akri's upstream ones as a fallback."""
-    for directory in CRD_DIRECTORIES:
-        found = sorted(glob.glob(str(directory / "*.yaml")) + glob.glob(str(directory / "*.yml")))
-        if found:
-            return found
-    return sorted(glob.glob(FALLBACK_CRD_GLOB))
-
-
-def _with_status_subresource(crd: dict[str, Any]) -> dict[str, Any]:
-    """Upstream Akri CRDs lack ``subresources.status`` and a status schema: add both."""
-    crd = copy.deepcopy(crd)
-    for version in crd["spec"]["versions"]:
-        version.setdefault("subresources", {}).setdefault("status", {})
-        properties = version["schema"]["openAPIV3Schema"].setdefault("properties", {})
-        properties.setdefault("status", {"type": "object",
-                                         "x-kubernetes-preserve-unknown-fields": True})
-    return crd
-
-
 def _load_crds() -> list[dict[str, Any]]:
-    """Every CustomResourceDefinition document of :func:`_crd_files`."""
-    crds = []
-    for path in _crd_files():
-        with open(path, encoding="utf-8") as stream:
-            for document in yaml.safe_load_all(stream):
-                if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
-                    if path.startswith(os.path.dirname(FALLBACK_CRD_GLOB)):
-                        document = _with_status_subresource(document)
-                    crds.append(document)
+    """Every CustomResourceDefinition document of the project's CRD manifests (`akri_api.load_crds`)."""
+    from akri_api import load_crds
+
+    crds = [crd for crd in load_crds() if crd.get("kind") == "CustomResourceDefinition"]
+    assert crds, "akri_api ships no CRDs"
     return crds
 
 

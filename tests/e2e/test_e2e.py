@@ -6,7 +6,6 @@ Runs against the local control plane by default, or any cluster with Akri-py ins
 
 from __future__ import annotations
 
-import copy
 import time
 import uuid
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""akri_api unit tests: Akri's own Configuration manifests from /work/shared/cases/akri.
+"""akri_api unit tests: Akri's own Configuration manifests from ../shared/cases/akri (beside the repo).
 
 A test that takes the `akri_case` argument runs once per Configuration case file (id = file
 name) and receives the decoded Configuration; it is skipped if the cases directory is absent.
