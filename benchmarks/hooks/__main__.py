@@ -1,6 +1,7 @@
 """Hooks benchmarks (DESIGN.md §5): `python -m benchmarks.hooks` (also run by `make bench`).
 
-1. HTTP: the real `akri-hooks` gunicorn set-up on 127.0.0.1, twice — once with the real app,
+1. HTTP: the real `akri-hooks` gunicorn set-up on 127.0.0.1 (2 workers x 4 threads, one worker
+   per core as the hooks Deployment runs it), twice — once with the real app,
    once with the same app whose `sync_instance` handler returns an empty answer — driven with
    the same sync request (an Instance on 10 nodes with 10 running broker Pods and its Service)
    from a few threads (`requests.Session` each), a bounded number of requests per server.
@@ -38,6 +39,7 @@ NAMESPACE = "default"
 CONFIGURATION = "akri-debug-echo-foo"
 THREADS = 2  # client threads; the server has SERVER_THREADS. Few, so the client does not starve it
 SERVER_THREADS = 4
+SERVER_WORKERS = 2  # one per core, like manifests/hooks/deployment.yaml (one GIL per worker)
 REQUESTS_PER_ROUND = 500
 ROUNDS = 4
 WARMUP_REQUESTS = 200
@@ -179,7 +181,7 @@ def serve(kind: str, bind: str) -> None:
     from hooks.config import HooksConfig
     from hooks.server import HooksServer
 
-    config = HooksConfig(bind=bind, workers=1, threads=SERVER_THREADS, log_level="warning")
+    config = HooksConfig(bind=bind, workers=SERVER_WORKERS, threads=SERVER_THREADS, log_level="warning")
     empty: dict[str, Any] = {"status": {}, "children": []}
 
     def factory(config: HooksConfig) -> Any:
