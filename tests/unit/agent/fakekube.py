@@ -16,23 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.kube import errors
+from akri_local.apiserver.patching import merge_patch  # RFC 7386, the emulator's own
 from agent.kube.resources import ResourceKind
 from agent.kube.watching import WatchEvent
 
 Obj = dict[str, Any]
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
 
 
 class FakeKube:
