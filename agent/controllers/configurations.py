@@ -445,16 +445,9 @@ class ConfigurationController:
     async def _join(self, config: model.Configuration, device: DiscoveredDevice) -> None:
         namespace, name = config.namespace, device.instance_name
         cached = self.instances.get(namespace, name)
-        if cached is not None:
-            desired = edits.joined(copy.deepcopy(cached), configuration=config, device=device, node=self.node)
-            if desired is None or desired == cached:
-                return
-        written = await updating.read_modify_write(
-            self.kube, INSTANCES, name, namespace,
-            lambda current: edits.joined(current, configuration=config, device=device, node=self.node),
-            current=cached)
+        written = await self._write(namespace, name, cached, lambda current: edits.joined(
+            current, configuration=config, device=device, node=self.node))
         if written is not None:
-            self.instances.remember(written)
             log = ContextAdapter(logger, {"instance": f"{namespace}/{name}", "node": self.node})
             if cached is None:
                 log.info("Instance created or joined (shared=%s)", device.shared)
@@ -463,15 +456,22 @@ class ConfigurationController:
 
     async def _refresh(self, config: model.Configuration, cached: Obj, device: DiscoveredDevice | None) -> None:
         namespace, name = object_key(cached)
-        desired = edits.refreshed(copy.deepcopy(cached), configuration=config, device=device, node=self.node)
-        if desired is None or desired == cached:
-            return
-        written = await updating.read_modify_write(
-            self.kube, INSTANCES, name, namespace,
-            lambda current: edits.refreshed(current, configuration=config, device=device, node=self.node),
-            current=cached)
+        await self._write(namespace, name, cached, lambda current: edits.refreshed(
+            current, configuration=config, device=device, node=self.node))
+
+    async def _write(self, namespace: str, name: str, cached: Obj | None,
+                     edit: Callable[[Obj | None], Obj | None]) -> Obj | None:
+        """Apply `edit` to the Instance by read-modify-write (resourceVersion, retried on 409) and
+        remember the result; no API call when the cached copy already looks as `edit` wants it.
+        Returns the written Instance, or None when nothing was written."""
+        if cached is not None:
+            desired = edit(copy.deepcopy(cached))
+            if desired is None or desired == cached:
+                return None
+        written = await updating.read_modify_write(self.kube, INSTANCES, name, namespace, edit, current=cached)
         if written is not None:
             self.instances.remember(written)
+        return written
 
     async def _leave(self, key: Key, name: str, *, reason: str) -> None:
         namespace = key[0]
