@@ -14,7 +14,7 @@ import signal
 import threading
 from typing import NoReturn, Protocol
 
-from kubernetes.config import ConfigException
+from agent.kube.errors import KubeConfigError
 
 __all__ = ["Service", "add_log_level_argument", "setup_logging", "serve_until_signalled"]
 
@@ -41,21 +41,22 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(level=level, format=LOG_FORMAT)
 
 
-def serve_until_signalled(parser: argparse.ArgumentParser, service: Service, *, kubeconfig: str, what: str,
+def serve_until_signalled(parser: argparse.ArgumentParser, service: Service, *, what: str,
                           start_errors: tuple[type[BaseException], ...] = ()) -> int:
     """Start `service`, block until SIGINT or SIGTERM, stop it; returns exit status 0.
 
-    A `kubernetes.config.ConfigException` from `start()` exits with status 1 and one line naming
-    `kubeconfig`; any of `start_errors` stops the half-started service and exits with status 1 and
-    one line `cannot start <what>: <error>`. Must run on the main thread (signal handlers).
+    An `agent.kube.errors.KubeConfigError` from `start()` exits with status 1 and its one line
+    (naming the kubeconfig and the field at fault); any of `start_errors` stops the half-started
+    service and exits with status 1 and one line `cannot start <what>: <error>`. Must run on the
+    main thread (signal handlers).
     """
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
         service.start()
-    except ConfigException as exc:
-        _exit(parser, f"cannot use kubeconfig {kubeconfig!r}: {exc}")
+    except KubeConfigError as exc:
+        _exit(parser, str(exc))
     except start_errors as exc:
         service.stop()
         _exit(parser, f"cannot start {what}: {exc}")

@@ -1,10 +1,10 @@
 """Blocking plain-dict Kubernetes access for the local control plane: REST verbs, discovery, informers.
 
 The Metacontroller runner and the kubelet simulator are ordinary API clients (DESIGN.md §4): they
-talk to the local API emulator or to a real cluster through the official `kubernetes` client only.
+talk to the local API emulator or to a real cluster through a kubeconfig, like any client.
 Both run on threads, so this module offers *blocking* calls made through the agent's own REST door,
-`agent.kube.client.KubeClient.request_sync` (the official client's `ApiClient` for auth, TLS and
-kubeconfig handling; plain JSON dicts in and out; non-2xx answers become the typed
+`agent.kube.client.KubeClient.request_sync` (kubeconfig, TLS and auth handling in
+`agent.kube.kubeconfig`; plain JSON dicts in and out; non-2xx answers become the typed
 `agent.kube.errors`), plus resource discovery and an `Informer`: a thread that lists, then watches
 from the list's resourceVersion (relisting on 410 Gone, reconnecting after a backoff on other failures),
 keeps a cache of the objects and calls handlers for every change. `Informer.stop()` shuts the open
@@ -21,11 +21,10 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import urllib3
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 
 from agent.kube import errors
 from agent.kube.client import KubeClient
+from agent.kube.kubeconfig import Connection
 from agent.kube.resources import ResourceKind
 
 __all__ = ["Kube", "Informer", "Handler", "object_key", "ADDED", "MODIFIED", "DELETED",
@@ -76,12 +75,9 @@ class Kube:
         """Client for the cluster of kubeconfig file `path` (current context).
 
         pool_size: HTTP connections kept per host (each open watch holds one).
-        Raises kubernetes.config.ConfigException for an unusable kubeconfig.
+        Raises agent.kube.errors.KubeConfigError (naming the file and field) for an unusable kubeconfig.
         """
-        configuration = k8s_client.Configuration()
-        k8s_config.load_kube_config(config_file=path, client_configuration=configuration)
-        configuration.connection_pool_maxsize = pool_size
-        return cls(KubeClient(k8s_client.ApiClient(configuration)))
+        return cls(KubeClient(Connection.from_kubeconfig(path), pool_size=pool_size))
 
     def close(self) -> None:
         """Release the HTTP connection pool."""

@@ -158,7 +158,7 @@ class KubeletSimulator:
     def start(self) -> None:
         """Register the Node, open both sockets, start watching pods; returns once serving.
 
-        Raises kubernetes.config.ConfigException (bad kubeconfig), agent.kube.errors.KubeError
+        Raises agent.kube.errors.KubeConfigError (bad kubeconfig), agent.kube.errors.KubeError
         (Node cannot be written), OSError/RuntimeError (sockets cannot be bound).
         """
         if self._kube is not None:
@@ -642,7 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    labels=labels, delete_node_on_stop=args.delete_node_on_stop)
     except ValueError as exc:
         parser.error(str(exc))
-    return cli.serve_until_signalled(parser, kubelet, kubeconfig=args.kubeconfig, what=f"node {args.node!r}",
+    return cli.serve_until_signalled(parser, kubelet, what=f"node {args.node!r}",
                                      start_errors=(errors.KubeError, OSError, RuntimeError))
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ class MetacontrollerRunner:
         """Connect and start watching and syncing in background threads; returns at once.
 
         Controllers whose parent/child types are not served yet are retried every
-        `settings.resolve_retry_seconds`. Raises kubernetes.config.ConfigException for a bad kubeconfig.
+        `settings.resolve_retry_seconds`. Raises agent.kube.errors.KubeConfigError for a bad kubeconfig.
         """
         if self._kube is not None:
             raise RuntimeError("MetacontrollerRunner already started")
@@ -306,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       settings=RunnerSettings(workers=args.workers))
     except (SpecError, OSError) as exc:
         parser.error(str(exc))
-    return cli.serve_until_signalled(parser, runner, kubeconfig=args.kubeconfig, what="the runner")
+    return cli.serve_until_signalled(parser, runner, what="the runner")
 
 if __name__ == "__main__":
     raise SystemExit(main())

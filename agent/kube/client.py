@@ -1,11 +1,17 @@
-"""The agent's only door to the Kubernetes API: plain-dict REST calls over the `kubernetes` client.
+"""The agent's only door to the Kubernetes API: plain-dict REST calls over urllib3.
 
-Every call goes through the official client's `ApiClient` (auth, TLS, kubeconfig handling) but the
-agent works with plain JSON dicts, never with `kubernetes` model objects (STYLE.md §5.6). Blocking
+A `KubeClient` sends JSON over one urllib3 pool built from an `agent.kube.kubeconfig.Connection`
+(server, TLS, credentials); it never imports the `kubernetes` package, whose models alone cost
+~34 MiB of RSS (DESIGN.md §5), and the agent works with plain JSON dicts (STYLE.md §5.6). Blocking
 calls run on a bounded thread pool (`run_in_executor`), never on the event loop. Transient failures
 (transport errors, 5xx, 429) are retried over `RETRY_BACKOFFS_SECONDS` with a WARNING per attempt;
 the final failure is raised as a typed `agent.kube.errors.KubeError`. 409 is never retried here:
-read-modify-write loops re-read first (`agent.kube.updating`).
+read-modify-write loops re-read first (`agent.kube.updating`). A 401 makes the next request fetch
+fresh credentials (a rotated token file, a new exec-plugin answer), as client-go does.
+
+Bodies: dicts and lists are sent as JSON under the given content type (`application/json`, merge
+patch, JSON patch, and server-side apply, whose YAML content type accepts JSON); str or bytes are
+sent as they are.
 """
 
 from __future__ import annotations
@@ -14,20 +20,21 @@ import asyncio
 import functools
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlencode
 
 import urllib3
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
 
-from agent.kube import errors
+from agent.kube import credentials, errors
+from agent.kube.kubeconfig import Connection
 from agent.kube.resources import ResourceKind
 
-__all__ = ["KubeClient", "PATCH_MERGE", "PATCH_JSON", "PATCH_APPLY", "RETRY_BACKOFFS_SECONDS"]
+__all__ = ["KubeClient", "PATCH_MERGE", "PATCH_JSON", "PATCH_APPLY", "RETRY_BACKOFFS_SECONDS",
+           "REQUEST_TIMEOUT_SECONDS", "DEFAULT_POOL_SIZE", "USER_AGENT"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,73 +43,119 @@ PATCH_JSON = "application/json-patch+json"
 PATCH_APPLY = "application/apply-patch+yaml"
 RETRY_BACKOFFS_SECONDS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0)
 REQUEST_TIMEOUT_SECONDS = 30.0
+DEFAULT_POOL_SIZE = 16
+"""HTTP connections kept open per host: the executor's 8 workers plus the agent's open watches."""
+USER_AGENT = "akri-py"
 
 Obj = dict[str, Any]
+Timeout = float | tuple[float, float] | None
+"""Seconds: a total per request, (connect, read), or None for no limit."""
 
 
 class KubeClient:
-    """Async plain-dict access to any `ResourceKind`.
+    """Async plain-dict access to any `ResourceKind`, plus the blocking calls it is built on.
 
-    api_client: a configured `kubernetes.client.ApiClient`; executor: the bounded pool blocking
-    calls run on (shared by every component of the process).
+    connection: the server, TLS material and credentials; executor: the bounded pool blocking
+    calls run on (shared by every component of the process; default 8 threads); pool_size: HTTP
+    connections kept per host (each open watch holds one; more are opened when needed, but not
+    kept). Raises errors.KubeConfigError when the TLS material cannot be loaded.
     """
 
-    def __init__(self, api_client: k8s_client.ApiClient, *, executor: Executor | None = None) -> None:
-        self.api_client = api_client
+    def __init__(self, connection: Connection, *, executor: Executor | None = None,
+                 pool_size: int = DEFAULT_POOL_SIZE) -> None:
+        self.connection = connection
         self._executor = executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="kube")
+        self._pool_size = pool_size
+        self._lock = threading.Lock()
+        self._pool_certificate: credentials.ClientCertificate | None = None
+        try:
+            self._pool = self._new_pool(connection.credential().client_certificate)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise errors.KubeConfigError(f"cannot use {connection.source}: TLS settings: {exc}") from exc
 
     @classmethod
-    def from_kubeconfig(cls, path: str | None, *, executor: Executor | None = None) -> KubeClient:
-        """Client from a kubeconfig file, or from the in-cluster service account when `path` is None.
+    def from_kubeconfig(cls, path: str | None, *, executor: Executor | None = None,
+                        pool_size: int = DEFAULT_POOL_SIZE, environ: Mapping[str, str] | None = None) -> KubeClient:
+        """Client from the current context of kubeconfig file `path`, or from the in-cluster
+        service account when `path` is None or empty (`Connection.in_cluster`). environ: the
+        environment (KUBERNETES_SERVICE_HOST/PORT, exec plugins'; default os.environ).
 
-        Raises errors.KubeConfigError (naming the file, or saying in-cluster) when neither works.
+        Raises errors.KubeConfigError (starting `cannot use kubeconfig <path>:` or `cannot use
+        in-cluster configuration:`) when the source is unusable.
         """
-        try:
-            if path:
-                api_client = k8s_config.new_client_from_config(config_file=path)
-            else:
-                configuration = k8s_client.Configuration()
-                k8s_config.load_incluster_config(client_configuration=configuration)
-                api_client = k8s_client.ApiClient(configuration)
-        except (k8s_config.ConfigException, OSError, ValueError, TypeError) as exc:
-            source = f"kubeconfig {path}" if path else "in-cluster configuration"
-            raise errors.KubeConfigError(f"cannot use {source}: {exc}") from exc
-        return cls(api_client, executor=executor)
+        if path:
+            connection = Connection.from_kubeconfig(path, environ=environ)
+        else:
+            connection = Connection.in_cluster(environ=environ)
+        logger.info("API server %s (from %s)", connection.server, connection.source)
+        return cls(connection, executor=executor, pool_size=pool_size)
 
     def close(self) -> None:
-        """Release the HTTP pool."""
-        self.api_client.close()
+        """Close the pooled HTTP connections (open watches end when their thread releases them)."""
+        with self._lock:
+            self._pool.clear()
+
+    def _new_pool(self, certificate: credentials.ClientCertificate | None) -> urllib3.PoolManager:
+        """A pool presenting `certificate`. Raises ssl.SSLError/ValueError when it does not load."""
+        self._pool_certificate = certificate
+        if not self.connection.uses_tls:
+            return urllib3.PoolManager(maxsize=self._pool_size)
+        context = self.connection.ssl_context(certificate)
+        return urllib3.PoolManager(maxsize=self._pool_size, ssl_context=context,
+                                   cert_reqs="CERT_NONE" if self.connection.insecure else "CERT_REQUIRED",
+                                   server_hostname=self.connection.tls_server_name)
+
+    def _pool_for(self, certificate: credentials.ClientCertificate | None) -> urllib3.PoolManager:
+        """The pool presenting `certificate`; a new one when an exec plugin handed out a new certificate."""
+        with self._lock:
+            if certificate != self._pool_certificate:
+                previous, self._pool = self._pool, self._new_pool(certificate)
+                previous.clear()
+            return self._pool
 
     # -- raw request -----------------------------------------------------------------------------
 
     def request_sync(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
                      body: Any = None, content_type: str = "application/json",
-                     timeout: float | tuple[float, float] | None = REQUEST_TIMEOUT_SECONDS,
-                     stream: bool = False) -> Any:
-        """One HTTP call (blocking); returns the decoded JSON body, or the raw urllib3 response when
-        `stream` is true (caller must release it). Raises errors.KubeError for non-2xx."""
-        query_params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
-        headers = {"Accept": "application/json"}
-        if body is not None:
+                     timeout: Timeout = REQUEST_TIMEOUT_SECONDS, stream: bool = False) -> Any:
+        """One HTTP call (blocking, no retries here): `method` on server + `path` (e.g.
+        `/api/v1/nodes`) with `query` (None values dropped, booleans as true/false).
+
+        Returns the decoded JSON body ({} when empty), or with `stream` the open
+        `urllib3.HTTPResponse` (the caller reads it and calls `release_conn()`). Raises the typed
+        errors.KubeError for a non-2xx answer, errors.KubeServerError (status 0) for a transport
+        failure or a credential source that failed (e.g. an exec plugin).
+        """
+        params = [(key, _query_value(value)) for key, value in (query or {}).items() if value is not None]
+        url = self.connection.server + path + (f"?{urlencode(params)}" if params else "")
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        encoded = _encode(body)
+        if encoded is not None:
             headers["Content-Type"] = content_type
-        _method, url, header_params, _body, _post = self.api_client.param_serialize(
-            method=method, resource_path=path, query_params=query_params, header_params=headers,
-            auth_settings=["BearerToken"])
         try:
-            # The REST layer JSON-encodes the body itself for every JSON (and structured YAML) type.
-            response = self.api_client.call_api(method, url, header_params=header_params, body=body,
-                                                _request_timeout=timeout)
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+            credential = self.connection.credential()
+            pool = self._pool_for(credential.client_certificate)
+        except errors.KubeConfigError as exc:
+            raise errors.KubeServerError(0, "CredentialError", str(exc)[:errors.TEXT_ERROR_MAX_SIZE]) from exc
+        except (OSError, ValueError) as exc:  # a client certificate from an exec plugin that does not load
+            raise errors.KubeServerError(0, "CredentialError", f"client certificate: {exc}") from exc
+        if credential.authorization:
+            headers["Authorization"] = credential.authorization
+        try:
+            response = pool.request(method, url, body=encoded, headers=headers, timeout=_timeout(timeout),
+                                    preload_content=not stream)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise errors.KubeServerError(0, "TransportError", str(exc)[:errors.TEXT_ERROR_MAX_SIZE]) from exc
         if not 200 <= response.status < 300:
+            if response.status == 401:
+                self.connection.invalidate_credentials()
             try:
-                raise errors.from_response(response.status, response.read())
+                raise errors.from_response(response.status, response.data)
             finally:
-                response.response.release_conn()
+                response.release_conn()
         if stream:
-            return response.response
-        payload = response.read()
-        return json.loads(payload) if payload else {}
+            return response
+        return json.loads(response.data) if response.data else {}
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """`request_sync` on the executor, retried on transport errors, 5xx and 429."""
@@ -187,9 +240,10 @@ class KubeClient:
                    on_response: Callable[[Any], None] | None = None) -> Iterator[Obj]:
         """Yield raw watch events `{"type", "object"}` from `resource_version` until the server ends
         the stream (timeout_seconds). Raises errors.Gone for an expired version (HTTP 410, or an
-        ERROR event carrying code 410), errors.KubeError for other failures.
-        on_response receives the open urllib3 response, so another thread can `shutdown()` it to
-        end a blocked read."""
+        ERROR event carrying code 410), errors.KubeError for other failures (a broken stream is
+        errors.KubeServerError status 0).
+        on_response receives the open `urllib3.HTTPResponse`, so another thread can `shutdown()`
+        it to end a blocked read (which then raises errors.KubeServerError or ends the stream)."""
         response = self.request_sync("GET", kind.path(namespace), query={
             "watch": "true", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
             "labelSelector": label_selector, "fieldSelector": field_selector,
@@ -209,6 +263,8 @@ class KubeClient:
                     return
             if buffer.strip():
                 yield _decode_event(buffer)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise errors.KubeServerError(0, "TransportError", str(exc)[:errors.TEXT_ERROR_MAX_SIZE]) from exc
         finally:
             response.release_conn()
 
@@ -225,3 +281,20 @@ def _query_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _encode(body: Any) -> bytes | None:
+    """The request body: None stays None, str/bytes as they are (UTF-8), anything else as JSON."""
+    if body is None or isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _timeout(timeout: Timeout) -> urllib3.Timeout | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, tuple):
+        return urllib3.Timeout(connect=timeout[0], read=timeout[1])
+    return urllib3.Timeout(total=timeout)

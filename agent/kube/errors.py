@@ -11,7 +11,7 @@
     └── KubeServerError          5xx, and transport failures (status 0)
     KubeConfigError              no usable kubeconfig / in-cluster service account
 
-Only `agent.kube` raises these; the `kubernetes` library's `ApiException` never leaves it.
+Only `agent.kube` raises these; urllib3's exceptions never leave it.
 """
 
 from __future__ import annotations

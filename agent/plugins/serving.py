@@ -6,10 +6,11 @@ device list at once and again on every change; Allocate → the plugin's answer,
 of its `AllocationError`; GetPreferredAllocation → UNIMPLEMENTED; PreStartContainer → empty.
 
 `PluginServer.run` keeps one plugin served and registered:
-1. bind a new `grpc.aio` server on `<dir>/<name>-<unixSeconds>-<serial>.sock`: Akri's
+1. bind a new server (`h2grpc.UnixGrpcServer`: ~5 KiB per kubelet connection, where a
+   `grpc.aio` server costs ~60 KiB) on `<dir>/<name>-<unixSeconds>-<serial>.sock`: Akri's
    `<name>-<unixSeconds>` plus a process-wide serial, so no two sockets of this process ever share
-   a name (an Instance deleted and re-created within one second gets a new one — stopping a gRPC
-   server unlinks its socket path, which would otherwise take the new plugin's socket with it);
+   a name (an Instance deleted and re-created within one second gets a new one — stopping a server
+   removes its socket path, which would otherwise take the new plugin's socket with it);
 2. `Register` with the kubelet (endpoint = that file name);
 3. wait for a restart request (the manager's kubelet watch: `kubelet.sock` recreated, or this
    socket file deleted), then stop the server, remove the socket and start over at 1.
@@ -36,21 +37,18 @@ import grpc
 
 from agent.plugins import errors, kubelet
 from agent.plugins._pb import pluginapi_pb2 as pb
-from agent.plugins._pb import pluginapi_pb2_grpc as pb_grpc
+from agent.plugins.h2grpc import Method, RpcError, UnixGrpcServer
 from agent.plugins.plugin import DevicePlugin
 from agent.plugins.settings import PluginSettings
 
-__all__ = ["DevicePluginServicer", "PluginServer", "service_handler", "socket_file_name", "remove_dead_sockets",
-           "REGISTRATION_CONCURRENCY", "SERVER_OPTIONS"]
+__all__ = ["DevicePluginServicer", "DEVICE_PLUGIN_METHODS", "PluginServer", "socket_file_name", "remove_dead_sockets",
+           "REGISTRATION_CONCURRENCY"]
 
 logger = logging.getLogger(__name__)
 
 INITIAL_BACKOFF_SECONDS = 0.25
-SERVER_OPTIONS = (("grpc.enable_channelz", 0),)
-"""No channelz bookkeeping (~0.7 KB per server; nothing in the agent reads it)."""
 REGISTRATION_CONCURRENCY = 4
 """Register calls in flight at once across all plugins of the agent."""
-STOP_GRACE_SECONDS = 0.0
 
 
 _SOCKET_FILE_RE = re.compile(r"^[a-z0-9][-a-z0-9.]*-[0-9]+\.sock$")
@@ -103,19 +101,17 @@ def _listening(path: str) -> bool:
     return code != errno.ECONNREFUSED
 
 
-class DevicePluginServicer(pb_grpc.DevicePluginServicer):
-    """`v1beta1.DevicePlugin` for one DevicePlugin."""
+class DevicePluginServicer:
+    """pluginapi.proto `v1beta1.DevicePlugin` for one DevicePlugin (served with `DEVICE_PLUGIN_METHODS`)."""
 
     def __init__(self, plugin: DevicePlugin) -> None:
         self._plugin = plugin
 
-    async def GetDevicePluginOptions(self, request: pb.Empty,  # noqa: N802
-                                     context: grpc.aio.ServicerContext) -> pb.DevicePluginOptions:
+    async def get_device_plugin_options(self, request: pb.Empty) -> pb.DevicePluginOptions:
         """Both options false: no PreStartContainer, no GetPreferredAllocation."""
         return pb.DevicePluginOptions(pre_start_required=False, get_preferred_allocation_available=False)
 
-    async def ListAndWatch(self, request: pb.Empty,  # noqa: N802
-                           context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ListAndWatchResponse]:
+    async def list_and_watch(self, request: pb.Empty) -> AsyncIterator[pb.ListAndWatchResponse]:
         """The full device list now and after every change, until the kubelet hangs up."""
         logger.info("kubelet watches %s", self._plugin.resource_name)
         async for devices in self._plugin.published.updates():
@@ -123,77 +119,40 @@ class DevicePluginServicer(pb_grpc.DevicePluginServicer):
             yield pb.ListAndWatchResponse(devices=[pb.Device(ID=device_id, health=health)
                                                    for device_id, health in devices])
 
-    async def GetPreferredAllocation(self, request: pb.PreferredAllocationRequest,  # noqa: N802
-                                     context: grpc.aio.ServicerContext) -> pb.PreferredAllocationResponse:
+    async def get_preferred_allocation(self, request: pb.PreferredAllocationRequest) -> pb.PreferredAllocationResponse:
         """UNIMPLEMENTED (the option is advertised as false)."""
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "GetPreferredAllocation is not offered")
-        raise AssertionError("unreachable")
+        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, "GetPreferredAllocation is not offered")
 
-    async def Allocate(self, request: pb.AllocateRequest, context: grpc.aio.ServicerContext) -> pb.AllocateResponse:  # noqa: N802
+    async def allocate(self, request: pb.AllocateRequest) -> pb.AllocateResponse:
         """One ContainerAllocateResponse per container request; a refused request ends with the
-        error's gRPC code (NOT_FOUND, FAILED_PRECONDITION, UNKNOWN) and a message naming the slot."""
+        error's gRPC code (NOT_FOUND, FAILED_PRECONDITION, UNAVAILABLE, UNKNOWN) and a message naming the slot."""
         container_requests = [list(container.devicesIDs) for container in request.container_requests]
         try:
             responses = await self._plugin.allocate(container_requests)
         except errors.AllocationError as exc:
             logger.warning("Allocate %s on %s refused: %s", container_requests, self._plugin.resource_name, exc)
-            await context.abort(exc.code, str(exc))
-        except Exception as exc:  # request handler: answer the kubelet instead of a bare UNKNOWN
+            raise RpcError(exc.code, str(exc)) from exc
+        except Exception as exc:  # request handler: answer the kubelet with what went wrong
             logger.exception("Allocate %s on %s failed", container_requests, self._plugin.resource_name)
-            await context.abort(grpc.StatusCode.UNKNOWN, f"Allocate of {container_requests} failed: {exc}")
+            raise RpcError(grpc.StatusCode.UNKNOWN, f"Allocate of {container_requests} failed: {exc}") from exc
         logger.info("allocated %s on %s", container_requests, self._plugin.resource_name)
         return pb.AllocateResponse(container_responses=responses)
 
-    async def PreStartContainer(self, request: pb.PreStartContainerRequest,  # noqa: N802
-                                context: grpc.aio.ServicerContext) -> pb.PreStartContainerResponse:
+    async def pre_start_container(self, request: pb.PreStartContainerRequest) -> pb.PreStartContainerResponse:
         """Empty (never requested: pre_start_required is false)."""
         return pb.PreStartContainerResponse()
 
 
-_METHODS = {
-    # method path: (handler factory, request deserializer, response serializer, servicer attribute)
-    "/v1beta1.DevicePlugin/GetDevicePluginOptions": (
-        grpc.unary_unary_rpc_method_handler, pb.Empty.FromString, pb.DevicePluginOptions.SerializeToString,
-        "GetDevicePluginOptions"),
-    "/v1beta1.DevicePlugin/ListAndWatch": (
-        grpc.unary_stream_rpc_method_handler, pb.Empty.FromString, pb.ListAndWatchResponse.SerializeToString,
-        "ListAndWatch"),
-    "/v1beta1.DevicePlugin/GetPreferredAllocation": (
-        grpc.unary_unary_rpc_method_handler, pb.PreferredAllocationRequest.FromString,
-        pb.PreferredAllocationResponse.SerializeToString, "GetPreferredAllocation"),
-    "/v1beta1.DevicePlugin/Allocate": (
-        grpc.unary_unary_rpc_method_handler, pb.AllocateRequest.FromString, pb.AllocateResponse.SerializeToString,
-        "Allocate"),
-    "/v1beta1.DevicePlugin/PreStartContainer": (
-        grpc.unary_unary_rpc_method_handler, pb.PreStartContainerRequest.FromString,
-        pb.PreStartContainerResponse.SerializeToString, "PreStartContainer"),
+DEVICE_PLUGIN_METHODS: dict[str, Method] = {
+    "/v1beta1.DevicePlugin/GetDevicePluginOptions": Method(DevicePluginServicer.get_device_plugin_options, pb.Empty),
+    "/v1beta1.DevicePlugin/ListAndWatch": Method(DevicePluginServicer.list_and_watch, pb.Empty, streaming=True),
+    "/v1beta1.DevicePlugin/GetPreferredAllocation": Method(DevicePluginServicer.get_preferred_allocation,
+                                                           pb.PreferredAllocationRequest),
+    "/v1beta1.DevicePlugin/Allocate": Method(DevicePluginServicer.allocate, pb.AllocateRequest),
+    "/v1beta1.DevicePlugin/PreStartContainer": Method(DevicePluginServicer.pre_start_container,
+                                                      pb.PreStartContainerRequest),
 }
-
-
-class _ServiceHandler(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships no type hints
-    __slots__ = ("_servicer",)
-
-    def __init__(self, servicer: DevicePluginServicer) -> None:
-        self._servicer = servicer
-
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        entry = _METHODS.get(handler_call_details.method)
-        if entry is None:
-            return None
-        factory, deserializer, serializer, attribute = entry
-        return factory(getattr(self._servicer, attribute), request_deserializer=deserializer,
-                       response_serializer=serializer)
-
-
-def service_handler(servicer: DevicePluginServicer) -> grpc.GenericRpcHandler:
-    """`v1beta1.DevicePlugin` (pluginapi.proto, same methods and (de)serialisers as the generated
-    `add_DevicePluginServicer_to_server`) as one small generic handler.
-
-    The generated helper also registers the methods as C-core "registered methods" and builds five
-    handler objects per server: about 20 KB per server, i.e. 20 MB with 1,000 Instances against an
-    agent budget of 79 MiB (DESIGN.md §5). This handler builds the method handler per call.
-    """
-    return _ServiceHandler(servicer)
+"""The service's methods by gRPC path, shared by every plugin's server (one table, not one per plugin)."""
 
 
 class PluginServer:
@@ -212,7 +171,7 @@ class PluginServer:
         self._registrations = registrations or asyncio.Semaphore(1)
         self._clock = clock
         self._restart = asyncio.Event()
-        self._server: grpc.aio.Server | None = None
+        self._server: UnixGrpcServer | None = None
         self._socket_path: str | None = None
         self.registered = False
         """True while the current socket is registered with the kubelet."""
@@ -266,13 +225,10 @@ class PluginServer:
         path = os.path.join(self._settings.device_plugins_directory, name)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        server = grpc.aio.server(options=SERVER_OPTIONS)
-        server.add_generic_rpc_handlers((service_handler(DevicePluginServicer(self.plugin)),))
+        server = UnixGrpcServer(path, DEVICE_PLUGIN_METHODS, DevicePluginServicer(self.plugin))
         try:
-            server.add_insecure_port(kubelet.unix_target(path))
             await server.start()
-        except RuntimeError as exc:
-            await server.stop(None)
+        except OSError as exc:
             raise errors.RegistrationFailed(f"cannot serve {self.plugin.resource_name} on {path}: {exc}") from exc
         self._server, self._socket_path = server, path
         logger.debug("serving %s on %s", self.plugin.resource_name, path)
@@ -286,4 +242,4 @@ class PluginServer:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
         if server is not None:
-            await server.stop(STOP_GRACE_SECONDS)
+            await server.stop()

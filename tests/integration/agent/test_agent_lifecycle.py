@@ -188,7 +188,8 @@ async def test_akri_agent_console_script_without_node_name_exits_2() -> None:
     assert out == b""
     assert err.decode() == ("akri-agent: invalid configuration: AGENT_NODE_NAME is required (or --node-name); "
                             "no kubeconfig: set KUBECONFIG or --kubeconfig, or run the agent in a Kubernetes pod "
-                            "(cannot use in-cluster configuration: Service host/port is not set.)\n")
+                            "(cannot use in-cluster configuration: KUBERNETES_SERVICE_HOST and "
+                            "KUBERNETES_SERVICE_PORT are not set)\n")
 
 
 async def test_akri_agent_names_agent_and_plugin_problems_together(kubeconfig: str) -> None:
