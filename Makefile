@@ -33,7 +33,7 @@ protos: $(STAMP)
 # Each benchmark prints its numbers and exits 1 when it misses its target; all of them run, and
 # `make bench` fails at the end if any missed.
 bench: $(STAMP)
-	@failed=""; for b in hooks allocate udev; do \
+	@failed=""; for b in hooks allocate udev agent_rss; do \
 	  echo "== benchmarks.$$b"; $(PY) -m benchmarks.$$b || failed="$$failed $$b"; done; \
 	  if [ -n "$$failed" ]; then echo "targets missed:$$failed"; exit 1; fi
 

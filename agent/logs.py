@@ -80,5 +80,5 @@ def configure_logging(level: str = "INFO", fmt: str = "text", *, stream: IO[str]
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("urllib3", "kubernetes", "asyncio"):
+    for noisy in ("urllib3", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -27,6 +27,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 import urllib3
 
 from agent.kube import credentials, errors
@@ -155,7 +156,7 @@ class KubeClient:
                 response.release_conn()
         if stream:
             return response
-        return json.loads(response.data) if response.data else {}
+        return _decode(response.data) if response.data else {}
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """`request_sync` on the executor, retried on transport errors, 5xx and 429."""
@@ -269,11 +270,34 @@ class KubeClient:
             response.release_conn()
 
 
+def _decode(data: bytes) -> Any:
+    """A JSON response body, without `metadata.managedFields` in the object or in a list's items.
+
+    The agent never reads managedFields (server-side apply bookkeeping, often larger than the rest
+    of an Instance) and must not keep them in its caches (memory: DESIGN.md §5; client-go offers the
+    same as `TransformStripManagedFields`). Writing such an object back is safe: an update without
+    managedFields keeps the server's. orjson also shares the key strings of all decoded objects.
+    """
+    decoded = orjson.loads(data)
+    if isinstance(decoded, dict):
+        _strip_managed_fields(decoded)
+        for item in decoded.get("items") or ():
+            _strip_managed_fields(item)
+    return decoded
+
+
+def _strip_managed_fields(obj: Any) -> None:
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
+    if isinstance(metadata, dict):
+        metadata.pop("managedFields", None)
+
+
 def _decode_event(line: bytes) -> Obj:
-    event = json.loads(line)
+    event = orjson.loads(line)
     if event.get("type") == "ERROR":
         status = event.get("object") or {}
         raise errors.from_response(int(status.get("code") or 500), json.dumps(status))
+    _strip_managed_fields(event.get("object"))
     return event
 
 

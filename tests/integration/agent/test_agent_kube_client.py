@@ -401,3 +401,17 @@ def test_watch_error_event_410_is_gone(kube: KubeClient, server: ApiServer) -> N
         "kind": "Status", "code": 410, "reason": "Expired", "message": "too old resource version: 1 (5)"}}]))
     with pytest.raises(errors.Gone, match="too old resource version"):
         list(kube.watch_sync(WIDGETS, None, "1", timeout_seconds=60))
+
+
+async def test_managed_fields_are_dropped_from_everything_read(kube: KubeClient, server: ApiServer) -> None:
+    """Objects, list items and watch objects arrive without metadata.managedFields (never read by
+    the agent; kept out of its caches)."""
+    managed = [{"manager": "akri-agent", "operation": "Update", "fieldsV1": {"f:spec": {}}}]
+    obj = {"kind": "Widget", "metadata": {"name": "w", "resourceVersion": "4", "managedFields": managed}}
+    server.script(lambda seen: Reply(body=obj))
+    assert await kube.get(WIDGETS, "w", "ns") == {"kind": "Widget", "metadata": {"name": "w", "resourceVersion": "4"}}
+    server.script(lambda seen: Reply(body={"metadata": {"resourceVersion": "9"}, "items": [obj]}))
+    assert (await kube.list(WIDGETS))["items"][0]["metadata"] == {"name": "w", "resourceVersion": "4"}
+    server.script(lambda seen: Reply(events=[{"type": "MODIFIED", "object": obj}]))
+    event = next(kube.watch_sync(WIDGETS, "ns", "1", timeout_seconds=60))
+    assert event["object"]["metadata"] == {"name": "w", "resourceVersion": "4"}
