@@ -236,6 +236,15 @@ class LocalCluster:
         self.kubelets[node] = kubelet
         return kubelet
 
+    def remove_node(self, node: str) -> None:
+        """Stop `node`'s agent and kubelet simulator and remove its directory (the Node object stays:
+        delete it through the API, as for a node that went away)."""
+        if node in self._agents:
+            self.stop_agent(node)
+        kubelet = self.kubelets.pop(node)
+        _quietly(kubelet.stop)
+        shutil.rmtree(kubelet.root_dir, ignore_errors=True)
+
     def agent_env(self, node: str) -> dict[str, str]:
         """The environment `akri-agent` runs with on `node`."""
         root = Path(self.kubelets[node].root_dir)

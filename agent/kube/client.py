@@ -4,7 +4,8 @@ A `KubeClient` sends JSON over one urllib3 pool built from an `agent.kube.kubeco
 (server, TLS, credentials); it never imports the `kubernetes` package, whose models alone cost
 ~34 MiB of RSS (DESIGN.md §5), and the agent works with plain JSON dicts (STYLE.md §5.6). Blocking
 calls run on a bounded thread pool (`run_in_executor`), never on the event loop. Transient failures
-(transport errors, 5xx, 429) are retried over `RETRY_BACKOFFS_SECONDS` with a WARNING per attempt;
+(transport errors, 5xx, 429) are retried over `RETRY_BACKOFFS_SECONDS` (a longer `Retry-After` from the
+server wins, up to `RETRY_AFTER_MAX_SECONDS`) with a WARNING per attempt;
 the final failure is raised as a typed `agent.kube.errors.KubeError`. 409 is never retried here:
 read-modify-write loops re-read first (`agent.kube.updating`). A 401 makes the next request fetch
 fresh credentials (a rotated token file, a new exec-plugin answer), as client-go does.
@@ -43,6 +44,8 @@ PATCH_MERGE = "application/merge-patch+json"
 PATCH_JSON = "application/json-patch+json"
 PATCH_APPLY = "application/apply-patch+yaml"
 RETRY_BACKOFFS_SECONDS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0)
+RETRY_AFTER_MAX_SECONDS = 30.0
+"""Longest wait a server's Retry-After can impose between two attempts."""
 REQUEST_TIMEOUT_SECONDS = 30.0
 DEFAULT_POOL_SIZE = 16
 """HTTP connections kept open per host: the executor's 8 workers plus the agent's open watches."""
@@ -143,7 +146,10 @@ class KubeClient:
         if credential.authorization:
             headers["Authorization"] = credential.authorization
         try:
+            # retries=False: urllib3 would otherwise retry on its own (and sleep on Retry-After) under
+            # this client's single retry loop, `request`.
             response = pool.request(method, url, body=encoded, headers=headers, timeout=_timeout(timeout),
+                                    retries=False,
                                     preload_content=not stream)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise errors.KubeServerError(0, "TransportError", str(exc)[:errors.TEXT_ERROR_MAX_SIZE]) from exc
@@ -151,7 +157,8 @@ class KubeClient:
             if response.status == 401:
                 self.connection.invalidate_credentials()
             try:
-                raise errors.from_response(response.status, response.data)
+                raise errors.from_response(response.status, response.data,
+                                           retry_after=response.headers.get("Retry-After"))
             finally:
                 response.release_conn()
         if stream:
@@ -170,9 +177,11 @@ class KubeClient:
                 if backoff is None:
                     logger.error("%s %s failed after %d attempts: %s", method, path, attempts, exc)
                     raise
+                # The server's Retry-After wins when longer than the planned backoff (capped).
+                delay = min(max(backoff, exc.retry_after_seconds or 0.0), RETRY_AFTER_MAX_SECONDS)
                 logger.warning("%s %s attempt #%d/%d failed; will retry in %.1fs: %s",
-                               method, path, attempt, attempts, backoff, exc)
-                await asyncio.sleep(backoff)
+                               method, path, attempt, attempts, delay, exc)
+                await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
     # -- verbs ----------------------------------------------------------------------------------

@@ -26,13 +26,16 @@ TEXT_ERROR_MAX_SIZE = 256
 
 
 class KubeError(Exception):
-    """A failed Kubernetes API call: `status` (HTTP code, 0 for transport), `reason`, `message`."""
+    """A failed Kubernetes API call: `status` (HTTP code, 0 for transport), `reason`, `message`,
+    and `retry_after_seconds`: how long the server asked the client to wait (429 and some 5xx:
+    the `Retry-After` header or `Status.details.retryAfterSeconds`), None when it did not say."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, *, retry_after_seconds: float | None = None) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.retry_after_seconds = retry_after_seconds
 
 
 class KubeConfigError(Exception):
@@ -72,17 +75,22 @@ class TooManyRequests(KubeClientError):
     """429."""
 
 
-def from_response(status: int, body: bytes | str | None) -> KubeError:
-    """The typed error for an HTTP status and its body (a `Status` object or text, truncated)."""
+def from_response(status: int, body: bytes | str | None, *, retry_after: str | None = None) -> KubeError:
+    """The typed error for an HTTP status and its body (a `Status` object or text, truncated);
+    `retry_after`: the response's Retry-After header (delay-seconds; an HTTP date is ignored)."""
     text = body.decode(errors="replace") if isinstance(body, bytes) else (body or "")
     reason, message = "", text[:TEXT_ERROR_MAX_SIZE]
     try:
         parsed: Any = json.loads(text) if text else None
     except ValueError:
         parsed = None
+    wait = _seconds(retry_after)
     if isinstance(parsed, dict):
         reason = str(parsed.get("reason") or "")
         message = str(parsed.get("message") or message)
+        details = parsed.get("details")
+        if wait is None and isinstance(details, dict):
+            wait = _seconds(details.get("retryAfterSeconds"))
     if status == 404:
         cls: type[KubeError] = NotFound
     elif status == 409:
@@ -97,4 +105,13 @@ def from_response(status: int, body: bytes | str | None) -> KubeError:
         cls = KubeClientError
     else:
         cls = KubeServerError
-    return cls(status, reason or cls.__name__, message)
+    return cls(status, reason or cls.__name__, message, retry_after_seconds=wait)
+
+
+def _seconds(value: Any) -> float | None:
+    """A non-negative number of seconds from a header or a Status field; None when not one."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 <= seconds < float("inf") else None

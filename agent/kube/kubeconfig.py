@@ -13,9 +13,11 @@ does), `client-certificate(-data)` + `client-key(-data)`, `username` + `password
 (see `credentials.ExecPlugin`). Relative file paths (and an exec command containing `/`) are
 resolved against the kubeconfig's directory. Fields the agent cannot honour (`auth-provider`,
 impersonation `as*`, `proxy-url`) and conflicting ones (both a file and its `-data`, a CA with
-`insecure-skip-tls-verify`, two authentication methods) are errors rather than silently
-ignored. Only one file is read (AgentConfig keeps the first entry of a KUBECONFIG list); proxy
-environment variables are not honoured.
+`insecure-skip-tls-verify`, token and username/password together) are errors rather than silently
+ignored. As in client-go, an `exec` plugin runs only for a user with no token, username/password
+or client certificate, and a `server` without a scheme gets `https://` when any TLS field is set,
+`http://` otherwise. Only one file is read (AgentConfig keeps the first entry of a KUBECONFIG
+list); proxy environment variables are not honoured.
 
 In a pod (`Connection.in_cluster`): `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`
 (an IPv6 host in brackets), the CA `/var/run/secrets/kubernetes.io/serviceaccount/ca.crt` and the
@@ -197,7 +199,8 @@ class _KubeconfigReader:
         user, user_where = self._named(document, "users", user_name, "user") if user_name else ({}, "")
         server, ca_pem, insecure, tls_server_name = self._cluster(cluster, cluster_where)
         client_certificate = self._client_certificate(user, user_where)
-        authorization = self._authorization(user, user_where, cluster, cluster_where, server, ca_pem)
+        authorization = self._authorization(user, user_where, cluster, cluster_where, server, ca_pem,
+                                            has_client_certificate=client_certificate is not None)
         connection = Connection(server=server, source=f"kubeconfig {self.path} (context {context_name})",
                                 ca_pem=ca_pem, insecure=insecure, tls_server_name=tls_server_name,
                                 client_certificate=client_certificate, authorization=authorization)
@@ -282,13 +285,16 @@ class _KubeconfigReader:
         server = self._string(cluster, "server", where)
         if server is None:
             self.fail(f"{where}.server is not set")
-        parts = urlsplit(server)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            self.fail(f"{where}.server {server!r} is not an http(s) URL")
         insecure = cluster.get("insecure-skip-tls-verify", False)
         if not isinstance(insecure, bool):
             self.fail(f"{where}.insecure-skip-tls-verify must be true or false, got {insecure!r}")
         ca_pem = self._file_or_data(cluster, "certificate-authority", where)
+        if "://" not in server:  # client-go DefaultServerURL: https when anything about TLS is configured
+            tls = ca_pem is not None or insecure or bool(cluster.get("tls-server-name"))
+            server = ("https://" if tls else "http://") + server
+        parts = urlsplit(server)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self.fail(f"{where}.server {server!r} is not an http(s) URL")
         if insecure and ca_pem is not None:
             self.fail(f"{where}: certificate-authority(-data) and insecure-skip-tls-verify are both set; keep one")
         return server.rstrip("/"), ca_pem, insecure, self._string(cluster, "tls-server-name", where)
@@ -305,15 +311,19 @@ class _KubeconfigReader:
         return credentials.ClientCertificate(cert, key) if cert is not None and key is not None else None
 
     def _authorization(self, user: Mapping[str, Any], where: str, cluster: Mapping[str, Any], cluster_where: str,
-                       server: str, ca_pem: bytes | None) -> credentials.CredentialSource | None:
+                       server: str, ca_pem: bytes | None, *,
+                       has_client_certificate: bool) -> credentials.CredentialSource | None:
+        """The per-request credential. As client-go: token(File) and username/password exclude each
+        other (clientcmd validateAuthInfo); an exec plugin is run only when the user has neither
+        them nor a client certificate (exec Authenticator.UpdateTransportConfig)."""
         for key in _UNSUPPORTED_USER_FIELDS:
             if user.get(key):
                 self.fail(f"{where}.{key} is not supported by the agent (use token, tokenFile, client "
                           f"certificates, username/password or exec)")
         token, token_file = self._string(user, "token", where), self._string(user, "tokenFile", where)
         username, password = self._string(user, "username", where), self._string(user, "password", where)
-        methods = [name for name, used in (("token", token or token_file), ("username/password", username or password),
-                                           ("exec", user.get("exec"))) if used]
+        methods = [name for name, used in (("token", token or token_file), ("username/password", username or password))
+                   if used]
         if len(methods) > 1:
             self.fail(f"{where}: more than one authentication method ({', '.join(methods)}); only one is allowed")
         if token_file:  # client-go: the file, re-read periodically, wins over an inline token
@@ -326,7 +336,7 @@ class _KubeconfigReader:
                 self.fail(f"{where}: username and password must be set together")
             return credentials.Static(credentials.Credential(
                 authorization=credentials.basic_authorization(username or "", password or "")))
-        if user.get("exec"):
+        if user.get("exec") and not has_client_certificate:
             plugin = self._exec_plugin(user["exec"], f"{where}.exec", cluster, server, ca_pem)
             plugin.credential()
             return plugin
@@ -343,6 +353,8 @@ class _KubeconfigReader:
         if api_version is None or api_version not in credentials.EXEC_API_VERSIONS:
             self.fail(f"{where}.apiVersion {api_version!r} is not supported (use one of "
                       f"{', '.join(credentials.EXEC_API_VERSIONS)})")
+        if api_version == "client.authentication.k8s.io/v1" and not config.get("interactiveMode"):
+            self.fail(f"{where}.interactiveMode must be set for apiVersion {api_version} (Never or IfAvailable)")
         mode = config.get("interactiveMode") or "IfAvailable"
         if mode not in INTERACTIVE_MODES:
             self.fail(f"{where}.interactiveMode {mode!r} is not one of {', '.join(INTERACTIVE_MODES)}")
@@ -353,7 +365,7 @@ class _KubeconfigReader:
             self.fail(f"{where}.args must be a list of strings")
         env: dict[str, str] = {}
         for index, item in enumerate(config.get("env") or []):
-            if not isinstance(item, dict) or not item.get("name") or not isinstance(item.get("value", ""), str):
+            if not isinstance(item, dict) or not item.get("name") or not isinstance(item.get("value") or "", str):
                 self.fail(f"{where}.env[{index}] must have a name and a string value, got {item!r}")
             env[str(item["name"])] = item.get("value") or ""
         provide_cluster_info = config.get("provideClusterInfo", False)

@@ -17,9 +17,11 @@ and server-streaming calls, on the HTTP/2 of RFC 9113:
 - flow control both ways: every received DATA byte is credited back at once (connection and
   stream), and DATA sent never exceeds the client's windows nor its maximum frame size (a stream
   whose window is shut waits for WINDOW_UPDATE, so a client that stops reading bounds our memory);
-- request headers are decoded with `hpack` (one decoder per connection: the client's dynamic
-  table); responses use only static-table and never-indexed literal representations, so they need
-  no per-connection encoder;
+- request headers are decoded with `hpack` (one decoder per connection); SETTINGS_HEADER_TABLE_SIZE
+  0 asks the client not to keep a dynamic table (it may index entries until it has our SETTINGS,
+  then sends a table size update), which saves ~1.3 KiB of header strings per kubelet connection;
+  responses use only static-table and never-indexed literal representations, so they need no
+  per-connection encoder;
 - requests: exactly one uncompressed length-prefixed message of at most `MAX_MESSAGE_BYTES`
   (4 MiB, gRPC's default); responses are never compressed;
 - a call ends with trailers `grpc-status` (+ percent-encoded `grpc-message`); an `RpcError` from
@@ -52,6 +54,8 @@ MAX_CONCURRENT_STREAMS = 100
 """Calls open at once per connection (advertised in SETTINGS)."""
 MAX_HEADER_BLOCK_BYTES = 16 * 1024
 """Largest request header block (advertised as SETTINGS_MAX_HEADER_LIST_SIZE)."""
+MAX_STATUS_MESSAGE_CHARS = 1024
+"""Longest `grpc-message` sent (longer ones are cut): ≤ 12 KiB percent-encoded, one HEADERS frame."""
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 # Frame types, flags, error codes and settings of RFC 9113 §6, §7.
@@ -60,6 +64,7 @@ END_STREAM = ACK = 0x1
 END_HEADERS, PADDED, PRIORITY_FLAG = 0x4, 0x8, 0x20
 NO_ERROR, PROTOCOL_ERROR, FLOW_CONTROL_ERROR, FRAME_SIZE_ERROR, REFUSED_STREAM, COMPRESSION_ERROR = 0, 1, 3, 6, 7, 9
 ENHANCE_YOUR_CALM = 11
+SETTINGS_HEADER_TABLE_SIZE = 1
 SETTINGS_MAX_CONCURRENT_STREAMS, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE = 3, 4, 5
 SETTINGS_MAX_HEADER_LIST_SIZE = 6
 DEFAULT_WINDOW = 65_535
@@ -120,14 +125,19 @@ _RESPONSE_HEADERS = _header_block((":status", "200"), ("content-type", "applicat
 _UNSUPPORTED_MEDIA_TYPE = _header_block((":status", "415"))
 _SERVER_SETTINGS = _frame(SETTINGS, 0, 0, b"".join(
     ident.to_bytes(2, "big") + value.to_bytes(4, "big") for ident, value in (
+        (SETTINGS_HEADER_TABLE_SIZE, 0),
         (SETTINGS_MAX_CONCURRENT_STREAMS, MAX_CONCURRENT_STREAMS),
         (SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_BLOCK_BYTES))))
 _SETTINGS_ACK = _frame(SETTINGS, ACK, 0)
 
 
 def _status_block(code: grpc.StatusCode, message: str) -> bytes:
+    """`grpc-status` and `grpc-message` (cut to MAX_STATUS_MESSAGE_CHARS, so the trailers always fit
+    in one HEADERS frame of the smallest maximum frame size a client may set, 16,384 bytes)."""
     headers = [("grpc-status", str(code.value[0]))]
     if message:
+        if len(message) > MAX_STATUS_MESSAGE_CHARS:
+            message = message[:MAX_STATUS_MESSAGE_CHARS - 1] + "…"
         headers.append(("grpc-message", urllib.parse.quote(message, safe=_GRPC_MESSAGE_SAFE)))
     return _header_block(*headers)
 

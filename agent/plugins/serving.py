@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import hashlib
 import itertools
 import logging
 import os
@@ -54,13 +55,28 @@ REGISTRATION_CONCURRENCY = 4
 _SOCKET_FILE_RE = re.compile(r"^[a-z0-9][-a-z0-9.]*-[0-9]+\.sock$")
 """Plugin socket names of this agent and of Akri (`<name>-<unixSeconds>[-<serial>].sock`)."""
 
+SOCKET_PATH_MAX_BYTES = 107
+"""Longest unix socket path Linux binds: `sockaddr_un.sun_path` is 108 bytes with the final NUL."""
+
 _SOCKET_SERIALS = itertools.count()
 """Process-wide serial numbers for socket names (shared by every PluginServer)."""
 
 
-def socket_file_name(name: str, unix_seconds: int, serial: int) -> str:
-    """`<name>-<unixSeconds>-<serial>.sock`: Akri's plugin socket naming plus a serial number."""
-    return f"{name}-{unix_seconds}-{serial}.sock"
+def socket_file_name(name: str, unix_seconds: int, serial: int, *, directory: str = "") -> str:
+    """`<name>-<unixSeconds>-<serial>.sock`: Akri's plugin socket naming plus a serial number.
+
+    When `<directory>/<that>` would be longer than SOCKET_PATH_MAX_BYTES (Instance names reach 63
+    characters; under /var/lib/kubelet/device-plugins/ about 55 fit), `name` is cut and followed
+    by a 6-hex BLAKE2b digest of the whole name, which keeps names of different plugins apart:
+    `<name prefix>-<digest>-<unixSeconds>-<serial>.sock`. The kubelet only uses the file name as
+    an opaque endpoint. A directory too long for even that is left to bind() to refuse.
+    """
+    suffix = f"-{unix_seconds}-{serial}.sock"
+    room = SOCKET_PATH_MAX_BYTES - len(os.path.join(directory, "").encode()) - len(suffix)
+    if len(name.encode()) > room:
+        digest = hashlib.blake2b(name.encode(), digest_size=3).hexdigest()
+        name = f"{name[:max(1, room - len(digest) - 1)].rstrip('-.')}-{digest}"
+    return name + suffix
 
 
 def remove_dead_sockets(directory: str) -> list[str]:
@@ -221,8 +237,9 @@ class PluginServer:
         """Bind a new server on a new socket; returns the socket file name.
         Raises errors.RegistrationFailed when the socket cannot be bound."""
         await self._stop_serving()
-        name = socket_file_name(self.plugin.name, int(self._clock()), next(_SOCKET_SERIALS))
-        path = os.path.join(self._settings.device_plugins_directory, name)
+        directory = self._settings.device_plugins_directory
+        name = socket_file_name(self.plugin.name, int(self._clock()), next(_SOCKET_SERIALS), directory=directory)
+        path = os.path.join(directory, name)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         server = UnixGrpcServer(path, DEVICE_PLUGIN_METHODS, DevicePluginServicer(self.plugin))

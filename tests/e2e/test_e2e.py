@@ -236,8 +236,7 @@ def test_broker_moves_off_a_deleted_node(harness: Harness) -> None:
             pods = akri.brokers()
             return len(pods) == 2 and {p.spec.node_name for p in pods} == {"node-a", "node-b"}
         wait_for(on_both, timeout=TIMEOUT, what="a broker on node-a and on node-b")
-        cluster.stop_agent("node-b")
-        cluster.kubelets.pop("node-b").stop()
+        cluster.remove_node("node-b")
         akri.core.delete_node("node-b")
 
         def off_b() -> bool:

@@ -6,6 +6,7 @@ ends a blocked read from another thread."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import socket
@@ -54,6 +55,7 @@ class Reply:
     body: Any = field(default_factory=dict)
     events: list[dict[str, Any]] | None = None
     """A chunked watch stream: these lines, then the connection is held open."""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 Script = Callable[[Seen], Reply]
@@ -103,6 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -415,3 +419,23 @@ async def test_managed_fields_are_dropped_from_everything_read(kube: KubeClient,
     server.script(lambda seen: Reply(events=[{"type": "MODIFIED", "object": obj}]))
     event = next(kube.watch_sync(WIDGETS, "ns", "1", timeout_seconds=60))
     assert event["object"]["metadata"] == {"name": "w", "resourceVersion": "4"}
+
+
+async def test_retry_after_from_the_server_is_obeyed_when_longer(kube: KubeClient, server: ApiServer,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """429 with `Retry-After: 1` (header) or `details.retryAfterSeconds` (Status body): the next
+    attempt waits that long instead of the planned 0.01 s backoff."""
+    monkeypatch.setattr(client_module, "RETRY_BACKOFFS_SECONDS", (0.01, 0.01))
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await real_sleep(0)
+    monkeypatch.setattr(client_module.asyncio, "sleep", recording_sleep)
+    answers = iter([Reply(429, {"reason": "TooManyRequests"}, headers={"Retry-After": "1"}),
+                    Reply(429, {"reason": "TooManyRequests", "details": {"retryAfterSeconds": 2}}),
+                    Reply(body={"ok": 1})])
+    server.script(lambda seen: next(answers))
+    assert await kube.get(WIDGETS, "w", "ns") == {"ok": 1}
+    assert slept == [1.0, 2.0]

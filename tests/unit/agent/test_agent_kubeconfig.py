@@ -193,8 +193,6 @@ def test_client_certificate_files_and_data(tmp_path: Path, ca: CertificateAuthor
     ({"token": "t", "as": "admin"}, "users[name=u].user.as is not supported"),
     ({"token": "t", "username": "a", "password": "b"},
      "users[name=u].user: more than one authentication method (token, username/password)"),
-    ({"token": "t", "exec": {"command": "x", "apiVersion": V1}},
-     "users[name=u].user: more than one authentication method (token, exec)"),
     ({"username": "a"}, "users[name=u].user: username and password must be set together"),
     ({"client-certificate-data": "Zm9v"},
      "users[name=u].user.client-certificate is set but users[name=u].user.client-key(-data) is not"),
@@ -303,6 +301,8 @@ def test_exec_credentials_are_cached_until_they_expire(plugin_dir: Path) -> None
      "users[name=u].user.exec.apiVersion 'client.authentication.k8s.io/v1alpha1' is not supported"),
     ({"command": None}, "users[name=u].user.exec.command is not set"),
     ({"interactiveMode": "Always"}, "users[name=u].user.exec.interactiveMode Always needs a terminal"),
+    ({"interactiveMode": None}, "users[name=u].user.exec.interactiveMode must be set for apiVersion "
+                                "client.authentication.k8s.io/v1"),
     ({"interactiveMode": "Sometimes"}, "users[name=u].user.exec.interactiveMode 'Sometimes' is not one of"),
     ({"env": [{"value": "v"}]}, "users[name=u].user.exec.env[0] must have a name"),
     ({"args": "--flag"}, "users[name=u].user.exec.args must be a list of strings"),
@@ -318,7 +318,8 @@ def test_exec_errors_name_the_field(plugin_dir: Path, overrides: dict[str, Any],
 
 def test_a_failing_exec_plugin_reports_its_status_and_stderr(tmp_path: Path) -> None:
     write_script(tmp_path / "fail", "import sys\nsys.stderr.write('no cloud login\\n')\nsys.exit(3)\n")
-    message = config_error(write_kubeconfig(tmp_path, user={"exec": {"command": "./fail", "apiVersion": V1}}))
+    message = config_error(write_kubeconfig(tmp_path, user={"exec": {"command": "./fail", "apiVersion": V1,
+                                                                           "interactiveMode": "Never"}}))
     assert message.endswith(f"users[name=u].user.exec: exec plugin '{tmp_path}/fail' exited with status 3: "
                             "no cloud login")
 
@@ -385,3 +386,38 @@ def test_in_cluster_file_errors_name_the_file(service_account: dict[str, str], t
     Path(service_account["token_path"]).write_text("t")
     with pytest.raises(errors.KubeConfigError, match="holds no usable certificate"):
         Connection.in_cluster(environ=environ, **service_account)
+
+
+@pytest.mark.parametrize("other", ["token", "client certificate"])
+def test_exec_is_not_run_when_the_user_has_a_token_or_a_client_certificate(tmp_path: Path, ca: CertificateAuthority,
+                                                                           other: str) -> None:
+    """client-go skips the exec plugin then (exec Authenticator.UpdateTransportConfig)."""
+    alice = ca.issue("alice", client=True)
+    marker = tmp_path / "ran"
+    write_script(tmp_path / "plugin", f"open({str(marker)!r}, 'w').close()\n")
+    user: dict[str, Any] = {"token": "t"} if other == "token" else {
+        "client-certificate-data": base64.b64encode(alice.cert_pem).decode(),
+        "client-key-data": base64.b64encode(alice.key_pem).decode()}
+    user["exec"] = {"command": "./plugin", "apiVersion": V1, "interactiveMode": "Never"}
+    connection = Connection.from_kubeconfig(str(write_kubeconfig(tmp_path, user=user)))
+    connection.credential()
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(("cluster", "url"), [
+    ({"server": "127.0.0.1:6443"}, "http://127.0.0.1:6443"),
+    ({"server": "127.0.0.1:6443", "insecure-skip-tls-verify": True}, "https://127.0.0.1:6443"),
+    ({"server": "api.example:6443", "tls-server-name": "api"}, "https://api.example:6443"),
+])
+def test_a_server_without_scheme_gets_client_gos_default(tmp_path: Path, cluster: dict[str, Any], url: str) -> None:
+    connection = Connection.from_kubeconfig(str(write_kubeconfig(tmp_path, cluster=cluster, user={"token": "t"})))
+    assert connection.server == url
+
+
+def test_an_exec_env_value_of_null_is_empty(tmp_path: Path) -> None:
+    write_script(tmp_path / "plugin", "import json, os\nprint(json.dumps({'apiVersion': '%s', 'kind': "
+                 "'ExecCredential', 'status': {'token': 'x' + os.environ['EMPTY']}}))\n" % V1)
+    user = {"exec": {"command": "./plugin", "apiVersion": V1, "interactiveMode": "Never",
+                     "env": [{"name": "EMPTY", "value": None}]}}
+    connection = Connection.from_kubeconfig(str(write_kubeconfig(tmp_path, user=user)))
+    assert connection.credential().authorization == "Bearer x"

@@ -13,18 +13,19 @@ import contextlib
 import os
 import shutil
 import tempfile
+import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 
 import grpc
-import hypothesis
-import hypothesis.strategies
 import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
+import hypothesis
+import hypothesis.strategies
 import pytest
 
-from agent.plugins import h2grpc
+from agent.plugins import h2grpc, serving
 from agent.plugins._pb import pluginapi_pb2 as pb
 from agent.plugins.h2grpc import Method, RpcError, UnixGrpcServer
 
@@ -33,6 +34,7 @@ WATCH = "/test.Service/Watch"
 FAIL = "/test.Service/Fail"
 CRASH = "/test.Service/Crash"
 SLOW = "/test.Service/Slow"
+LONGEST_INSTANCE = "c" * 56 + "-8120fe"  # 63 characters: a Configuration name at its label limit
 
 
 class Service:
@@ -175,6 +177,16 @@ async def test_client_deadline_cancels_the_handler(served: tuple[Service, UnixGr
         await unary(channel, SLOW, pb.Empty)(pb.Empty(), timeout=0.2)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     await asyncio.wait_for(served[0].slow_cancelled.wait(), 5)
+
+
+async def test_clients_keep_no_header_table_on_our_connections(served: tuple[Service, UnixGrpcServer],
+                                                                channel: grpc.aio.Channel) -> None:
+    """SETTINGS_HEADER_TABLE_SIZE 0 is honoured: after a few calls the connection holds no header strings."""
+    call = unary(channel, ECHO, pb.AllocateResponse)
+    for _ in range(3):
+        await call(allocate("a-0"), timeout=5)
+    [connection] = served[1]._connections
+    assert len(connection._decoder.header_table.dynamic_entries) == 0
 
 
 async def test_concurrent_calls_on_one_connection(channel: grpc.aio.Channel) -> None:
@@ -416,3 +428,37 @@ def test_arbitrary_frames_never_raise_out_of_the_protocol(chunks: list[bytes]) -
         assert transport.written.startswith(h2grpc._SERVER_SETTINGS)
 
     asyncio.run(feed())
+
+
+async def test_a_long_status_message_is_cut_to_fit_one_headers_frame(raw: RawClient,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 20,000-character non-ASCII message would need a 100 KiB HEADERS frame; the strict h2
+    client rejects any frame over its 16,384-byte maximum."""
+    async def fail(service: Service, request: pb.Empty) -> pb.Empty:
+        raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, "ü" * 20_000)
+    monkeypatch.setattr(Service, "fail", fail)
+    monkeypatch.setitem(METHODS, FAIL, Method(fail, pb.Empty))
+    raw.request(FAIL, framed(b""))
+    events = await raw.events(h2.events.StreamEnded)
+    trailers = headers_of(events, h2.events.ResponseReceived)
+    message = urllib.parse.unquote(trailers["grpc-message"])
+    assert message == "ü" * (h2grpc.MAX_STATUS_MESSAGE_CHARS - 1) + "…"
+
+
+# -- socket paths --------------------------------------------------------------------------------
+
+
+async def test_a_cut_name_binds_in_a_deep_directory() -> None:
+    with tempfile.TemporaryDirectory(prefix="k" * 40, dir="/tmp") as root:
+        directory = os.path.join(root, "device-plugins")
+        os.makedirs(directory)
+        uncut = os.path.join(directory, f"{LONGEST_INSTANCE}-1796539912-99999.sock")
+        assert len(uncut) > serving.SOCKET_PATH_MAX_BYTES  # Akri's name would not bind here
+        path = os.path.join(directory, serving.socket_file_name(LONGEST_INSTANCE, 1796539912, 99_999,
+                                                                directory=directory))
+        server = UnixGrpcServer(path, {}, object())
+        await server.start()
+        try:
+            assert os.path.exists(path)
+        finally:
+            await server.stop()
