@@ -7,7 +7,8 @@ against an agent budget of 79 MiB (DESIGN.md §5). `h2` keeps ~23 KiB of state p
 (and grpclib on top of it ~42 KiB). This module keeps the per-connection state a gRPC client
 actually needs — an HPACK decoder, flow-control windows and the open streams — at ~5 KiB.
 Everything else in the agent (registration with the kubelet, pod resources, discovery handlers)
-still uses `grpcio`.
+still uses `grpc.aio`. This is a deliberate exception to STYLE.md §5.7 ("grpc.aio throughout,
+including device-plugin servers"): the issue's memory target wins over the style note.
 
 What it implements — the server side of gRPC over HTTP/2 (grpc/doc/PROTOCOL-HTTP2.md) for unary
 and server-streaming calls, on the HTTP/2 of RFC 9113:
