@@ -20,12 +20,16 @@ demo: $(STAMP)
 test: $(STAMP) system-deps
 	$(PY) -m pytest $(ARGS)
 
-# umockdev (Debian package) builds the fake udev device trees some udev tests use; those tests
-# skip with a message naming the package when it cannot be installed (non-root, no apt).
+# Debian packages some tests use; those tests skip with a message naming the packages when they
+# cannot be installed (non-root, no apt): umockdev builds fake udev device trees, and Go with
+# grpc-go builds a kubelet-shaped gRPC client for the device-plugin server's interop tests.
 system-deps:
-	@command -v umockdev-run >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  { apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq umockdev >/dev/null 2>&1; } \
-	  || echo "note: umockdev not installed; fake-device-tree udev tests will be skipped"; }
+	@missing=""; command -v umockdev-run >/dev/null 2>&1 || missing="umockdev"; \
+	  { command -v go >/dev/null 2>&1 && [ -d /usr/share/gocode/src/google.golang.org/grpc ]; } || \
+	  missing="$$missing golang-go golang-google-grpc-dev"; \
+	  [ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1; } \
+	  || echo "note: could not install$$missing; the tests that need them will be skipped"; }
 
 protos: $(STAMP)
 	$(PY) proto/generate.py

@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 
 import grpc
 import h2.config
@@ -25,9 +27,11 @@ import hypothesis
 import hypothesis.strategies
 import pytest
 
+from agent.plugins import errors as plugin_errors
 from agent.plugins import h2grpc, serving
 from agent.plugins._pb import pluginapi_pb2 as pb
 from agent.plugins.h2grpc import Method, RpcError, UnixGrpcServer
+from agent.plugins.plugin import DevicePlugin, PublishedDevices
 
 ECHO = "/test.Service/Echo"
 WATCH = "/test.Service/Watch"
@@ -462,3 +466,106 @@ async def test_a_cut_name_binds_in_a_deep_directory() -> None:
             assert os.path.exists(path)
         finally:
             await server.stop()
+
+
+# -- grpc-go, the kubelet's gRPC library ------------------------------------------------------------
+
+GO_CLIENT_SOURCE = Path(__file__).resolve().parents[2] / "fakes" / "grpc_go_client.go"
+GO_PACKAGES = "Debian packages golang-go and golang-google-grpc-dev (`make test` installs them when root)"
+
+
+@pytest.fixture(scope="module")
+def grpc_go_client(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """`tests/fakes/grpc_go_client.go` built against Debian's grpc-go; skips when that cannot be done."""
+    if shutil.which("go") is None:
+        pytest.skip(f"no Go toolchain: install {GO_PACKAGES}")
+    out = tmp_path_factory.mktemp("go")
+    env = {**os.environ, "GO111MODULE": "off", "GOPATH": "/usr/share/gocode", "GOCACHE": str(out / "cache"),
+           "GOFLAGS": ""}
+    built = subprocess.run(["go", "build", "-o", str(out / "client"), str(GO_CLIENT_SOURCE)], env=env,
+                           capture_output=True, text=True, timeout=300)
+    if built.returncode != 0:
+        pytest.skip(f"cannot build the grpc-go client ({built.stderr.strip()[:200]}): install {GO_PACKAGES}")
+    return str(out / "client")
+
+
+async def go_call(client: str, socket_path: str, *args: str, stdin: bytes | None = None) -> list[str]:
+    """Run the grpc-go client (see its header) while this event loop keeps serving; its output lines."""
+    process = await asyncio.create_subprocess_exec(client, socket_path, *args, stdin=asyncio.subprocess.PIPE,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(stdin), 30)
+    assert process.returncode == 0, err.decode()
+    return out.decode().splitlines()
+
+
+async def test_grpc_go_unary_calls_with_large_messages(grpc_go_client: str,
+                                                       served: tuple[Service, UnixGrpcServer]) -> None:
+    """~1.4 MiB each way: grpc-go's BDP pings, window updates and frame sizes against ours."""
+    ids = [f"{i:08d}" * 8 for i in range(20_000)]
+    [line] = await go_call(grpc_go_client, served[1].path, "unary", ECHO, "-",
+                           stdin=allocate(*ids).SerializeToString().hex().encode())
+    kind, payload = line.split(" ", 1)
+    assert kind == "ok"
+    assert len(pb.AllocateResponse.FromString(bytes.fromhex(payload)).container_responses[0].envs) == 20_000
+
+
+async def test_grpc_go_streams_updates_and_reads_statuses(grpc_go_client: str,
+                                                          served: tuple[Service, UnixGrpcServer]) -> None:
+    service, server = served
+    for count in (1, 10_000, 0):  # the middle one (~200 KiB) is bigger than grpc-go's initial windows
+        service.updates.put_nowait(count)
+    lines = await go_call(grpc_go_client, server.path, "stream", WATCH, "", "3")
+    assert [len(pb.ListAndWatchResponse.FromString(bytes.fromhex(line.partition(" ")[2])).devices)
+            for line in lines[:3]] == [1, 10_000, 0]
+    assert lines[3] == "done"
+    assert await go_call(grpc_go_client, server.path, "unary", FAIL, "") == [
+        f"error {grpc.StatusCode.FAILED_PRECONDITION.value[0]} slot akri-x-0 is held by node-b: 100% ünïcode"]
+    [unknown] = await go_call(grpc_go_client, server.path, "unary", "/test.Service/Nope", "")
+    assert unknown.startswith(f"error {grpc.StatusCode.UNIMPLEMENTED.value[0]} unknown method /test.Service/Nope")
+
+
+class OneSlotPlugin(DevicePlugin):
+    """A device plugin with slots `akri-x-0` (Healthy) and `akri-x-1` (Unhealthy); Allocate of
+    `akri-x-0` answers an env var, anything else is refused with NOT_FOUND."""
+
+    name, resource_name = "akri-x", "akri.sh/akri-x"
+
+    def __init__(self) -> None:
+        self.published = PublishedDevices((("akri-x-0", "Healthy"), ("akri-x-1", "Unhealthy")))
+
+    async def allocate(self, container_requests: Sequence[Sequence[str]]) -> list[pb.ContainerAllocateResponse]:
+        if any(ids != ["akri-x-0"] for ids in container_requests):
+            raise plugin_errors.UnknownDevice(f"no slot {container_requests} in akri.sh/akri-x")
+        return [pb.ContainerAllocateResponse(envs={"DEVICE": "x"}) for _ in container_requests]
+
+
+async def test_grpc_go_talks_to_the_device_plugin_service_as_the_kubelet_does(grpc_go_client: str,
+                                                                             directory: str) -> None:
+    plugin = OneSlotPlugin()
+    server = UnixGrpcServer(os.path.join(directory, "akri-x.sock"), serving.DEVICE_PLUGIN_METHODS,
+                            serving.DevicePluginServicer(plugin))
+    await server.start()
+    try:
+        path = server.path
+        [options] = await go_call(grpc_go_client, path, "unary", "/v1beta1.DevicePlugin/GetDevicePluginOptions", "")
+        assert options == "ok "  # both options false: an empty message
+        watch = asyncio.create_task(go_call(grpc_go_client, path, "stream", "/v1beta1.DevicePlugin/ListAndWatch",
+                                            "", "2"))
+        await asyncio.sleep(0.5)
+        plugin.published.publish((("akri-x-0", "Healthy"), ("akri-x-1", "Healthy")))
+        first, second, done = await watch
+        assert [[(d.ID, d.health) for d in pb.ListAndWatchResponse.FromString(
+            bytes.fromhex(line.partition(" ")[2])).devices] for line in (first, second)] == [
+            [("akri-x-0", "Healthy"), ("akri-x-1", "Unhealthy")], [("akri-x-0", "Healthy"), ("akri-x-1", "Healthy")]]
+        assert done == "done"
+        request = pb.AllocateRequest(container_requests=[pb.ContainerAllocateRequest(devicesIDs=["akri-x-0"])] * 2)
+        [allocated] = await go_call(grpc_go_client, path, "unary", "/v1beta1.DevicePlugin/Allocate",
+                                    request.SerializeToString().hex())
+        response = pb.AllocateResponse.FromString(bytes.fromhex(allocated.partition(" ")[2]))
+        assert [dict(c.envs) for c in response.container_responses] == [{"DEVICE": "x"}] * 2
+        refused = pb.AllocateRequest(container_requests=[pb.ContainerAllocateRequest(devicesIDs=["akri-x-9"])])
+        [error] = await go_call(grpc_go_client, path, "unary", "/v1beta1.DevicePlugin/Allocate",
+                                refused.SerializeToString().hex())
+        assert error.startswith(f"error {grpc.StatusCode.NOT_FOUND.value[0]} no slot [['akri-x-9']]")
+    finally:
+        await server.stop()
