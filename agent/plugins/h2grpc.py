@@ -282,6 +282,8 @@ class _Connection(asyncio.Protocol):
                 raise _ConnectionError(PROTOCOL_ERROR, "HEADERS on stream 0")
             block = _without_padding(flags, payload)
             if flags & PRIORITY_FLAG:
+                if len(block) < 5:
+                    raise _ConnectionError(FRAME_SIZE_ERROR, "HEADERS too short for its priority fields")
                 block = block[5:]
             self._continuation = (stream_id, flags & END_STREAM, bytearray(block))
             if flags & END_HEADERS:
@@ -304,6 +306,8 @@ class _Connection(asyncio.Protocol):
         elif frame_type == WINDOW_UPDATE:
             self._on_window_update(stream_id, payload)
         elif frame_type == RST_STREAM:
+            if stream_id == 0 or len(payload) != 4:
+                raise _ConnectionError(PROTOCOL_ERROR if stream_id == 0 else FRAME_SIZE_ERROR, "malformed RST_STREAM")
             stream = self._streams.pop(stream_id, None)
             if stream is not None and stream.task is not None:
                 stream.task.cancel()
@@ -338,10 +342,19 @@ class _Connection(asyncio.Protocol):
             raise _ConnectionError(FRAME_SIZE_ERROR, "WINDOW_UPDATE payload is not 4 bytes")
         increment = int.from_bytes(payload, "big") & MAX_WINDOW
         if stream_id == 0:
-            if increment == 0 or self._send_window + increment > MAX_WINDOW:
-                raise _ConnectionError(FLOW_CONTROL_ERROR, f"connection WINDOW_UPDATE of {increment}")
+            if increment == 0:
+                raise _ConnectionError(PROTOCOL_ERROR, "connection WINDOW_UPDATE of 0")
+            if self._send_window + increment > MAX_WINDOW:
+                raise _ConnectionError(FLOW_CONTROL_ERROR, f"connection window over {MAX_WINDOW}")
             self._send_window += increment
         elif (stream := self._streams.get(stream_id)) is not None:
+            if increment == 0 or stream.send_window + increment > MAX_WINDOW:  # a stream error (RFC 9113 §6.9)
+                self._streams.pop(stream_id)
+                if stream.task is not None:
+                    stream.task.cancel()
+                code = PROTOCOL_ERROR if increment == 0 else FLOW_CONTROL_ERROR
+                self._write(_frame(RST_STREAM, 0, stream_id, code.to_bytes(4, "big")))
+                return
             stream.send_window += increment
         self._wake_senders()
 

@@ -569,3 +569,44 @@ async def test_grpc_go_talks_to_the_device_plugin_service_as_the_kubelet_does(gr
         assert error.startswith(f"error {grpc.StatusCode.NOT_FOUND.value[0]} no slot [['akri-x-9']]")
     finally:
         await server.stop()
+
+
+async def test_window_update_of_zero_on_a_stream_resets_only_that_stream(served: tuple[Service, UnixGrpcServer],
+                                                                        raw: RawClient) -> None:
+    stream_id = raw.request(SLOW, framed(b""))
+    await asyncio.sleep(0.1)
+    raw.writer.write(_window_update(stream_id, 0))
+    events = await raw.events(h2.events.StreamReset)
+    [reset] = [e for e in events if isinstance(e, h2.events.StreamReset)]
+    assert (reset.stream_id, reset.error_code) == (stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+    await asyncio.wait_for(served[0].slow_cancelled.wait(), 5)
+    raw.request(ECHO, framed(allocate("a-0").SerializeToString()))  # the connection carries on
+    events = await raw.events(h2.events.TrailersReceived)
+    assert headers_of(events, h2.events.TrailersReceived) == {"grpc-status": "0"}
+
+
+async def test_window_update_of_zero_on_the_connection_is_a_protocol_error(raw: RawClient) -> None:
+    raw.writer.write(_window_update(0, 0))
+    events = await raw.events(h2.events.ConnectionTerminated)
+    [terminated] = [e for e in events if isinstance(e, h2.events.ConnectionTerminated)]
+    assert terminated.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
+
+
+def _window_update(stream_id: int, increment: int) -> bytes:
+    return (4).to_bytes(3, "big") + bytes([h2grpc.WINDOW_UPDATE, 0]) + stream_id.to_bytes(4, "big") + \
+        increment.to_bytes(4, "big")
+
+
+@pytest.mark.parametrize(("frame", "error"), [
+    (bytes([0, 0, 3, h2grpc.RST_STREAM, 0, 0, 0, 0, 1, 0, 0, 0]), h2.errors.ErrorCodes.FRAME_SIZE_ERROR),
+    (bytes([0, 0, 4, h2grpc.RST_STREAM, 0, 0, 0, 0, 0, 0, 0, 0, 8]), h2.errors.ErrorCodes.PROTOCOL_ERROR),
+    (bytes([0, 0, 2, h2grpc.HEADERS, h2grpc.END_HEADERS | h2grpc.PRIORITY_FLAG, 0, 0, 0, 1, 0, 0]),
+     h2.errors.ErrorCodes.FRAME_SIZE_ERROR),
+    (bytes([0, 0, 0, h2grpc.DATA, 0, 0, 0, 0, 0]), h2.errors.ErrorCodes.PROTOCOL_ERROR),
+])
+async def test_malformed_frames_end_the_connection_with_their_error_code(raw: RawClient, frame: bytes,
+                                                                         error: int) -> None:
+    raw.writer.write(frame)
+    events = await raw.events(h2.events.ConnectionTerminated)
+    [terminated] = [e for e in events if isinstance(e, h2.events.ConnectionTerminated)]
+    assert terminated.error_code == error
