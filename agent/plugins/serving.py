@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import hashlib
 import itertools
 import logging
 import os
@@ -41,6 +40,7 @@ from agent.plugins._pb import pluginapi_pb2 as pb
 from agent.plugins.h2grpc import Method, RpcError, UnixGrpcServer
 from agent.plugins.plugin import DevicePlugin
 from agent.plugins.settings import PluginSettings
+from akri_api import naming
 
 __all__ = ["DevicePluginServicer", "DEVICE_PLUGIN_METHODS", "PluginServer", "socket_file_name", "remove_dead_sockets",
            "REGISTRATION_CONCURRENCY"]
@@ -67,14 +67,15 @@ def socket_file_name(name: str, unix_seconds: int, serial: int, *, directory: st
 
     When `<directory>/<that>` would be longer than SOCKET_PATH_MAX_BYTES (Instance names reach 63
     characters; under /var/lib/kubelet/device-plugins/ about 55 fit), `name` is cut and followed
-    by a 6-hex BLAKE2b digest of the whole name, which keeps names of different plugins apart:
+    by the 6-hex digest Akri uses for Instance names (`naming.device_hash`) of the whole name, which
+    keeps names of different plugins apart:
     `<name prefix>-<digest>-<unixSeconds>-<serial>.sock`. The kubelet only uses the file name as
     an opaque endpoint. A directory too long for even that is left to bind() to refuse.
     """
     suffix = f"-{unix_seconds}-{serial}.sock"
     room = SOCKET_PATH_MAX_BYTES - len(os.path.join(directory, "").encode()) - len(suffix)
     if len(name.encode()) > room:
-        digest = hashlib.blake2b(name.encode(), digest_size=3).hexdigest()
+        digest = naming.device_hash(name, shared=True)
         name = f"{name[:max(1, room - len(digest) - 1)].rstrip('-.')}-{digest}"
     return name + suffix
 
